@@ -1,0 +1,108 @@
+// @ts-check
+// The one place configuration is read. `.env` holds committed local defaults;
+// the process environment overrides any of them. Everything else imports
+// `config` from here instead of touching process.env.
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Merges the .env defaults with the environment and checks types.
+ * Pure, so tests can feed it any pair of maps.
+ * @param {Record<string, string | undefined>} defaults
+ * @param {Record<string, string | undefined>} env
+ * @param {string} root
+ */
+export function buildConfig(defaults, env, root) {
+  /** @param {string} key */
+  const str = (key) => {
+    const value = env[key] ?? defaults[key];
+    if (value === undefined) throw new ConfigError(`${key} is not set: add it to .env or the environment`);
+    return value;
+  };
+  /** @param {string} key */
+  const port = (key) => {
+    const raw = str(key);
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new ConfigError(`${key}=${raw} is not a TCP port: set it to a number from 1 to 65535 in .env or the environment`);
+    }
+    return n;
+  };
+  /** @param {string} key */
+  const seconds = (key) => {
+    const raw = str(key);
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${key}=${raw} is not a positive number of seconds`);
+    return n;
+  };
+
+  const cacheDir = path.resolve(root, str('CACHE_DIR'));
+  const kafkaHost = str('KAFKA_HOST');
+  const pgHost = str('PG_HOST');
+  const config = {
+    root,
+    cacheDir,
+    /** Generated configs and pid files: rewritten on every `up`. */
+    runDir: path.join(cacheDir, 'run'),
+    logDir: path.join(cacheDir, 'logs'),
+    dataDir: path.join(cacheDir, 'data'),
+    readyTimeoutMs: seconds('READY_TIMEOUT_S') * 1000,
+    kafka: {
+      host: kafkaHost,
+      port: port('KAFKA_PORT'),
+      controllerPort: port('KAFKA_CONTROLLER_PORT'),
+      heap: str('KAFKA_HEAP'),
+      bootstrap: `${kafkaHost}:${port('KAFKA_PORT')}`,
+    },
+    registry: {
+      host: '127.0.0.1',
+      port: port('REGISTRY_PORT'),
+      managementPort: port('REGISTRY_MANAGEMENT_PORT'),
+      heap: str('REGISTRY_HEAP'),
+      javaHome: env.REGISTRY_JAVA_HOME || defaults.REGISTRY_JAVA_HOME || '',
+      url: `http://127.0.0.1:${port('REGISTRY_PORT')}`,
+      ccompatUrl: `http://127.0.0.1:${port('REGISTRY_PORT')}/apis/ccompat/v7`,
+      database: str('REGISTRY_DB'),
+      user: str('REGISTRY_DB_USER'),
+      password: str('REGISTRY_DB_PASSWORD'),
+    },
+    connect: {
+      host: '127.0.0.1',
+      port: port('CONNECT_PORT'),
+      heap: str('CONNECT_HEAP'),
+      groupId: str('CONNECT_GROUP_ID'),
+      url: `http://127.0.0.1:${port('CONNECT_PORT')}`,
+    },
+    pg: {
+      host: pgHost,
+      port: port('PG_PORT'),
+      database: str('PG_DATABASE'),
+      adminUser: str('PG_ADMIN_USER'),
+      adminPassword: str('PG_ADMIN_PASSWORD'),
+      binDir: str('PG_BIN_DIR'),
+    },
+  };
+  return config;
+}
+
+/** @typedef {ReturnType<typeof buildConfig>} Config */
+
+export class ConfigError extends Error {}
+
+/** @param {string} root */
+export function loadConfig(root = ROOT, env = process.env) {
+  /** @type {Record<string, string>} */
+  let defaults = {};
+  try {
+    defaults = parseEnv(readFileSync(path.join(root, '.env'), 'utf8'));
+  } catch (err) {
+    if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'ENOENT') throw err;
+  }
+  return buildConfig(defaults, env, root);
+}
+
+export const config = loadConfig();
