@@ -41,15 +41,18 @@ export function buildConfig(defaults, env, root) {
   };
 
   const cacheDir = path.resolve(root, str('CACHE_DIR'));
+  const stateDir = path.resolve(root, env.STATE_DIR || defaults.STATE_DIR || str('CACHE_DIR'));
   const kafkaHost = str('KAFKA_HOST');
   const pgHost = str('PG_HOST');
   const config = {
     root,
+    /** Downloads: what `platform:fetch` puts there is never changed by running. */
     cacheDir,
-    /** Generated configs and pid files: rewritten on every `up`. */
-    runDir: path.join(cacheDir, 'run'),
-    logDir: path.join(cacheDir, 'logs'),
-    dataDir: path.join(cacheDir, 'data'),
+    /** What running creates: data, generated configs, pid files, logs. */
+    stateDir,
+    runDir: path.join(stateDir, 'run'),
+    logDir: path.join(stateDir, 'logs'),
+    dataDir: path.join(stateDir, 'data'),
     readyTimeoutMs: seconds('READY_TIMEOUT_S') * 1000,
     kafka: {
       host: kafkaHost,
@@ -95,7 +98,7 @@ export class ConfigError extends Error {}
 
 /** @param {string} root */
 export function loadConfig(root = ROOT, env = process.env) {
-  /** @type {Record<string, string>} */
+  /** @type {Record<string, string | undefined>} */
   let defaults = {};
   try {
     defaults = parseEnv(readFileSync(path.join(root, '.env'), 'utf8'));

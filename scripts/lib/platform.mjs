@@ -28,20 +28,71 @@ const APT_PACKAGES = [`postgresql-${PG_MAJOR}`, `postgresql-${PG_MAJOR}-cron`];
 
 // ---------------------------------------------------------------- fetch
 
-/** Files whose content decides what the cache must hold. @param {Config} config */
-function stampOf(config) {
-  const hash = crypto.createHash('sha256');
-  hash.update(fs.readFileSync(path.join(config.root, 'platform/pom.xml')));
-  hash.update(config.cacheDir);
-  return hash.digest('hex');
+const FETCHED_DIRS = ['kafka', 'connect-plugins', 'apicurio'];
+
+/** The pom decides what the cache must hold. @param {Config} config */
+function pomHash(config) {
+  return crypto.createHash('sha256').update(fs.readFileSync(path.join(config.root, 'platform/pom.xml'))).digest('hex');
 }
 
 /** @param {Config} config */
-const stampFile = (config) => path.join(config.cacheDir, 'platform.stamp');
+const stampFile = (config) => path.join(config.cacheDir, 'platform.stamp.json');
 
-/** @param {Config} config */
-export function fetched(config) {
-  return readText(stampFile(config))?.trim() === stampOf(config);
+/**
+ * Every fetched file with its size: a later `up` compares sizes, so a file
+ * truncated or deleted since (an interrupted copy, a full disk) is noticed
+ * before a JVM trips over it.
+ * @param {Config} config @returns {Record<string, number>}
+ */
+function manifest(config) {
+  /** @type {Record<string, number>} */
+  const files = {};
+  for (const top of FETCHED_DIRS) {
+    const base = path.join(config.cacheDir, top);
+    if (!fs.existsSync(base)) continue;
+    for (const rel of /** @type {string[]} */ (fs.readdirSync(base, { recursive: true }))) {
+      const stat = fs.statSync(path.join(base, rel));
+      if (stat.isFile()) files[path.join(top, rel)] = stat.size;
+    }
+  }
+  return files;
+}
+
+/**
+ * Compares a recorded manifest with what is on disk. Pure.
+ * @param {Record<string, number>} recorded @param {(rel: string) => number | undefined} sizeOf
+ * @returns {string | null} the first damaged file, or null
+ */
+export function damagedFile(recorded, sizeOf) {
+  for (const [rel, size] of Object.entries(recorded)) {
+    const actual = sizeOf(rel);
+    if (actual === undefined) return `${rel} is missing`;
+    if (actual !== size) return `${rel} has ${actual} bytes, not ${size}`;
+  }
+  return null;
+}
+
+/**
+ * Whether the cache holds what the pom asks for, intact.
+ * @param {Config} config @returns {{ ok: true } | { ok: false, why: string }}
+ */
+export function cacheState(config) {
+  let stamp;
+  try {
+    stamp = JSON.parse(readText(stampFile(config)) ?? 'null');
+  } catch {
+    stamp = null;
+  }
+  if (!stamp) return { ok: false, why: 'nothing fetched yet' };
+  if (stamp.pom !== pomHash(config)) return { ok: false, why: 'platform/pom.xml changed since the last fetch' };
+  const damaged = damagedFile(stamp.files, (rel) => {
+    try {
+      return fs.statSync(path.join(config.cacheDir, rel)).size;
+    } catch {
+      return undefined;
+    }
+  });
+  return damaged ? { ok: false, why: `the cache is damaged: ${damaged}` } : { ok: true };
 }
 
 /**
@@ -82,7 +133,12 @@ function pinnedArchives(/** @type {Config} */ config) {
  * @param {Config} config @param {{ refresh?: boolean, log?: (line: string) => void }} [opts]
  */
 export async function fetchPlatform(config, { refresh = false, log = console.log } = {}) {
-  if (!refresh && fetched(config)) return { skipped: true, seconds: 0 };
+  const state = cacheState(config);
+  if (!refresh && state.ok) return { skipped: true, seconds: 0 };
+  if (!state.ok && state.why !== 'nothing fetched yet') log(`${state.why}: fetching again`);
+  if (ourPids(config).length > 0) {
+    throw new FatalError(`the platform cache needs fetching again (${state.ok ? 'asked to refresh' : state.why}), but services of ours are running from it: run \`npm run platform:down\` first`);
+  }
   requireCommand('mvn', ['-v'], 'Maven is not installed: run `apt-get install -y maven` (or install Maven 3.8+), then run again');
   requireJava(config, 17);
   const started = Date.now();
@@ -92,7 +148,7 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
   // copies from Maven's own cache (cheap) rather than trust any of them.
   fs.rmSync(stampFile(config), { force: true });
   fs.rmSync(path.join(config.cacheDir, '.markers'), { recursive: true, force: true });
-  for (const dir of ['kafka', 'connect-plugins', 'apicurio']) {
+  for (const dir of FETCHED_DIRS) {
     fs.rmSync(path.join(config.cacheDir, dir), { recursive: true, force: true });
   }
   if (refresh) for (const dir of pinnedArchives(config)) fs.rmSync(dir, { recursive: true, force: true });
@@ -109,7 +165,7 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
     const lastError = result.output.split('\n').filter((l) => l.includes('[ERROR]')).slice(0, 1)[0] ?? '';
     throw new FatalError(`fetch failed: ${hint} (${lastError.replace(/\s*\[ERROR\]\s*/, '').slice(0, 300)}); full log: ${logFile}`);
   }
-  fs.writeFileSync(stampFile(config), `${stampOf(config)}\n`);
+  fs.writeFileSync(stampFile(config), JSON.stringify({ pom: pomHash(config), files: manifest(config) }));
   return { skipped: false, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -300,17 +356,24 @@ async function cronReady(config) {
   }
 }
 
-/** @param {Config} config */
-function pgInit(config) {
+/** A data folder we cannot use fails `up` before anything starts. @param {Config} config */
+function pgCheck(config) {
   const data = pgDataDir(config);
   const version = readText(path.join(data, 'PG_VERSION'))?.trim();
   if (version !== undefined && version !== PG_MAJOR) {
     throw new FatalError(`${data} holds a PostgreSQL ${version} cluster, this project runs ${PG_MAJOR}: move the folder away or run \`npm run platform:down -- --purge\``);
   }
+  if (version === undefined && fs.existsSync(data) && fs.readdirSync(data).length > 0) {
+    throw new FatalError(`${data} is not empty but holds no PostgreSQL cluster: remove it or run \`npm run platform:down -- --purge\``);
+  }
+}
+
+/** @param {Config} config */
+function pgInit(config) {
+  const data = pgDataDir(config);
+  pgCheck(config);
+  const version = readText(path.join(data, 'PG_VERSION'))?.trim();
   if (version === undefined) {
-    if (fs.existsSync(data) && fs.readdirSync(data).length > 0) {
-      throw new FatalError(`${data} is not empty but holds no PostgreSQL cluster: remove it or run \`npm run platform:down -- --purge\``);
-    }
     // Only the cluster folder is private: its parents must stay traversable
     // for the postgres user when we run as root.
     fs.mkdirSync(path.dirname(data), { recursive: true });
@@ -338,22 +401,31 @@ function pgInit(config) {
 
 // ---------------------------------------------------------------- kafka
 
-/** @param {Config} config */
-function kafkaInit(config, /** @type {string} */ java) {
-  const props = path.join(config.runDir, 'kafka.properties');
-  fs.writeFileSync(props, kafkaServerProperties(config));
+/**
+ * A log folder of another node or another Kafka fails `up` before anything starts.
+ * @param {Config} config @returns {boolean} whether the folder is formatted
+ */
+function kafkaCheck(config) {
   const logDir = kafkaLogDir(config);
   const meta = readText(path.join(logDir, 'meta.properties'));
   if (meta !== undefined) {
     const nodeId = /node\.id=(\d+)/.exec(meta)?.[1];
-    if (nodeId !== '1') {
-      throw new FatalError(`${logDir} was formatted for another Kafka node (node.id=${nodeId}): run \`npm run platform:down -- --purge\` to start afresh`);
+    if (nodeId !== '1' || !/cluster\.id=\S+/.test(meta)) {
+      throw new FatalError(`${logDir} was formatted for another Kafka node or version (node.id=${nodeId}): run \`npm run platform:down -- --purge\` to start afresh`);
     }
-    return;
+    return true;
   }
   if (fs.existsSync(logDir) && fs.readdirSync(logDir).length > 0) {
     throw new FatalError(`${logDir} holds data but no meta.properties: it is not a Kafka 4 log folder; run \`npm run platform:down -- --purge\``);
   }
+  return false;
+}
+
+/** Writes the broker's config and formats its storage on first start only. @param {Config} config */
+function kafkaInit(config, /** @type {string} */ java) {
+  const props = path.join(config.runDir, 'kafka.properties');
+  fs.writeFileSync(props, kafkaServerProperties(config));
+  if (kafkaCheck(config)) return;
   const res = spawnSync(java, [
     '-cp', `${path.join(config.cacheDir, 'kafka', 'libs')}/*`, `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
     'kafka.tools.StorageTool', 'format', '-t', kafkaClusterId(), '-c', props, '--ignore-formatted',
@@ -416,6 +488,7 @@ export async function connectPlugins(config) {
  * @property {string[]} after services that must be ready first
  * @property {() => ReturnType<typeof classifyPid>} pid
  * @property {() => void} removePid
+ * @property {(() => void) | undefined} [check] refuses data it cannot use, before anything starts
  * @property {() => Promise<void>} start
  * @property {() => Promise<boolean>} ready
  * @property {(() => Promise<void>) | undefined} [afterReady]
@@ -427,7 +500,7 @@ export function services(config) {
   const log = (/** @type {string} */ name) => path.join(config.logDir, `${name}.log`);
   const pidFile = (/** @type {string} */ name) => path.join(config.runDir, `${name}.pid`);
   const libs = `${path.join(config.cacheDir, 'kafka', 'libs')}/*`;
-  const marker = (/** @type {string} */ name) => `-Dkpp.service=${name}@${config.cacheDir}`;
+  const marker = (/** @type {string} */ name) => `-Dkpp.service=${name}@${config.stateDir}`;
   const jvmFlags = (/** @type {string} */ name, /** @type {string} */ heap) => [
     ...heap.split(/\s+/).filter(Boolean),
     marker(name),
@@ -452,8 +525,11 @@ export function services(config) {
     logFile: log('postgres'),
     hint: 'check the log above; a cluster from another PostgreSQL version or a broken data folder is fixed by `npm run platform:down -- --purge`',
     after: [],
+    check: () => pgCheck(config),
     pid: () => classifyPid(readText(path.join(pgData, 'postmaster.pid')), isAlive, cmdline, pgData),
-    removePid: () => {},
+    // PostgreSQL clears a lock file whose pid is gone, but refuses to start
+    // when that pid now belongs to another program: drop it for them.
+    removePid: () => fs.rmSync(path.join(pgData, 'postmaster.pid'), { force: true }),
     async start() {
       ensurePostgresPackages(config, console.log);
       pgInit(config);
@@ -487,6 +563,7 @@ export function services(config) {
     logFile: log('kafka'),
     hint: 'if the log says the cluster id or the meta.properties do not match, the data folder belongs to another cluster: `npm run platform:down -- --purge`',
     after: [],
+    check: () => { kafkaCheck(config); },
     pid: jvmPid('kafka'),
     removePid: () => fs.rmSync(pidFile('kafka'), { force: true }),
     async start() {
@@ -598,18 +675,20 @@ function connectEnv(config) {
  * @returns {Promise<Row[]>}
  */
 export async function up(config, { log = console.log } = {}) {
+  const all = services(config);
+  // Port conflicts fail before anything is fetched or started.
+  for (const svc of all) await preflight(config, svc, log);
   fs.mkdirSync(config.runDir, { recursive: true });
   fs.mkdirSync(config.logDir, { recursive: true });
   const fetchResult = await fetchPlatform(config, { log });
   if (!fetchResult.skipped) log(`fetched in ${fetchResult.seconds.toFixed(0)} s`);
-  const all = services(config);
   const started = Date.now();
   /** @type {Map<string, Promise<Row>>} */
   const done = new Map();
   for (const svc of all) {
     done.set(svc.name, (async () => {
       await Promise.all(svc.after.map((name) => done.get(name)));
-      return ensureUp(config, svc, started, log);
+      return ensureUp(config, svc, started);
     })());
   }
   const results = await Promise.allSettled(all.map((svc) => done.get(svc.name)));
@@ -618,8 +697,30 @@ export async function up(config, { log = console.log } = {}) {
   return results.map((r) => /** @type {PromiseFulfilledResult<Row>} */ (r).value);
 }
 
-/** @param {Config} config @param {Service} svc @param {number} t0 @param {(line: string) => void} log @returns {Promise<Row>} */
-async function ensureUp(config, svc, t0, log) {
+/**
+ * A service of ours that is not running must find its ports free; a stale
+ * pid file is dropped (never acted on: its pid may be a stranger's now).
+ * @param {Config} config @param {Service} svc @param {(line: string) => void} log
+ */
+async function preflight(config, svc, log) {
+  const info = svc.pid();
+  if (info.state === 'running') return;
+  if (info.state === 'stale') {
+    log(`${svc.name}: ${info.why}; ignoring its stale pid file`);
+    svc.removePid();
+  }
+  svc.check?.();
+  for (const { key, port } of svc.ports) {
+    const host = svc.name === 'postgres' ? config.pg.host : '127.0.0.1';
+    if (await portTaken(host, port)) {
+      const owner = portOwner(port);
+      throw new FatalError(`${svc.name}: port ${port} is already taken by ${owner || 'another program'}: stop it, or set ${key} to a free port in .env`);
+    }
+  }
+}
+
+/** @param {Config} config @param {Service} svc @param {number} t0 @returns {Promise<Row>} */
+async function ensureUp(config, svc, t0) {
   const row = (/** @type {string} */ state) => ({
     name: svc.name, address: svc.address, state, seconds: (Date.now() - t0) / 1000, log: path.relative(config.root, svc.logFile),
   });
@@ -628,17 +729,6 @@ async function ensureUp(config, svc, t0, log) {
     await waitReady(config, svc, info.pid);
     await svc.afterReady?.();
     return row('running (reused)');
-  }
-  if (info.state === 'stale') {
-    log(`${svc.name}: ${info.why}; ignoring its stale pid file`);
-    svc.removePid();
-  }
-  for (const { key, port } of svc.ports) {
-    const host = svc.name === 'postgres' ? config.pg.host : '127.0.0.1';
-    if (await portTaken(host, port)) {
-      const owner = portOwner(port);
-      throw new FatalError(`${svc.name}: port ${port} is already taken by ${owner || 'another program'}: stop it, or set ${key} to a free port in .env`);
-    }
   }
   await svc.start();
   const pid = svc.pid();
@@ -700,6 +790,6 @@ export function ourPids(config) {
     .map(Number)
     .filter((pid) => {
       const argv = cmdline(pid);
-      return argv.some((arg) => arg.includes(`@${config.cacheDir}`) || arg === pgDataDir(config));
+      return argv.some((arg) => arg.endsWith(`@${config.stateDir}`) || arg === pgDataDir(config));
     });
 }

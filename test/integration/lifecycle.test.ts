@@ -1,0 +1,43 @@
+// The platform's life cycle through its commands: `up` twice reuses, `down`
+// leaves no process of ours, schemas survive a restart (they live in PostgreSQL).
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { describe, expect, it } from 'vitest';
+import { config } from '../../scripts/lib/env.mjs';
+import { ourPids } from '../../scripts/lib/platform.mjs';
+import { portTaken } from '../../scripts/lib/procs.mjs';
+import { cli, uniqueName } from './helpers.js';
+
+const SERVICES = ['postgres', 'kafka', 'registry', 'connect'];
+const PORTS = [config.pg.port, config.kafka.port, config.kafka.controllerPort, config.registry.port, config.registry.managementPort, config.connect.port];
+
+describe('platform life cycle', () => {
+  it('up on a running platform reuses every service', async () => {
+    const res = await cli('platform.mjs', ['up']);
+    expect(res.code, res.stderr).toBe(0);
+    for (const name of SERVICES) expect(res.stdout).toMatch(new RegExp(`^${name} .* running \\(reused\\)`, 'm'));
+  });
+
+  it('down stops every process of ours, status then fails, up brings all back with the schemas kept', async () => {
+    const registry = new SchemaRegistry({ host: config.registry.ccompatUrl });
+    const subject = uniqueName('lifecycle-value');
+    const schema = JSON.stringify({ type: 'record', name: 'Kept', fields: [{ name: 'n', type: 'int' }] });
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject });
+    expect(ourPids(config).length).toBeGreaterThanOrEqual(4);
+
+    const down = await cli('platform.mjs', ['down']);
+    expect(down.code, down.stderr).toBe(0);
+    for (const name of SERVICES) expect(down.stdout).toMatch(new RegExp(`^${name}\\s+(stopped|killed)`, 'm'));
+    expect(ourPids(config)).toEqual([]);
+    for (const port of PORTS) expect(await portTaken('127.0.0.1', port), `port ${port}`).toBe(false);
+
+    const status = await cli('platform.mjs', ['status']);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/^kafka .* down/m);
+
+    const up = await cli('platform.mjs', ['up']);
+    expect(up.code, up.stderr).toBe(0);
+    for (const name of SERVICES) expect(up.stdout).toMatch(new RegExp(`^${name} .* started`, 'm'));
+    expect(up.stdout).toMatch(/all services ready in [\d.]+ s/);
+    expect(await registry.getLatestSchemaId(subject)).toBe(id);
+  }, 300_000);
+});
