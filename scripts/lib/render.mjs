@@ -68,8 +68,9 @@ export function connectWorkerProperties(config) {
     'rest.advertised.host.name': '127.0.0.1',
     'rest.advertised.port': port,
     'plugin.path': pluginDir(config),
-    // The Apicurio 2.x converter ships no ServiceLoader manifest, so the scan stays on.
-    'plugin.discovery': 'hybrid_warn',
+    // ServiceLoader manifests only, no reflective scan of every plugin jar
+    // (platform/pom.xml adds the one the Apicurio converter lacks).
+    'plugin.discovery': 'service_load',
     // Secrets reach connector configs as ${env:VAR} or ${file:path:key}, never as literals.
     'config.providers': 'env,file',
     'config.providers.env.class': 'org.apache.kafka.common.config.provider.EnvVarConfigProvider',
