@@ -40,6 +40,14 @@ export function buildConfig(defaults, env, root) {
     return n;
   };
 
+  /** @param {string} key */
+  const count = (key) => {
+    const raw = str(key);
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${key}=${raw} is not a positive integer: fix it in .env or the environment`);
+    return n;
+  };
+
   const cacheDir = path.resolve(root, str('CACHE_DIR'));
   const stateDir = path.resolve(root, env.STATE_DIR || defaults.STATE_DIR || str('CACHE_DIR'));
   const kafkaHost = str('KAFKA_HOST');
@@ -79,6 +87,21 @@ export function buildConfig(defaults, env, root) {
       heap: str('CONNECT_HEAP'),
       groupId: str('CONNECT_GROUP_ID'),
       url: `http://127.0.0.1:${port('CONNECT_PORT')}`,
+    },
+    pipeline: {
+      topic: str('TOPIC'),
+      rejectedTopic: str('REJECTED_TOPIC'),
+      /** TopicNameStrategy, as every Confluent-compatible client expects. */
+      subject: `${str('TOPIC')}-value`,
+      partitions: count('TOPIC_PARTITIONS'),
+    },
+    datasetFile: path.resolve(root, str('DATASET_FILE')),
+    producer: {
+      compression: str('PRODUCER_COMPRESSION'),
+      /** Rows encoded and sent as one unit; the checkpoint moves by these. */
+      chunkRows: count('PRODUCER_CHUNK_ROWS'),
+      /** Messages per produce request to one partition. */
+      batchMessages: count('PRODUCER_BATCH_MESSAGES'),
     },
     pg: {
       host: pgHost,

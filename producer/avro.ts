@@ -1,0 +1,41 @@
+// The record schema lives in schema/*.avsc; this module loads and checks it
+// once and turns validated rows into Avro records.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+
+export const SCHEMA_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema', 'synthetic_data.avsc');
+
+export interface SyntheticRecord {
+  id: number;
+  /** Milliseconds since the epoch, UTC. */
+  timestamp: number;
+  stock_price: number;
+  sales_trend: number;
+}
+
+export class SchemaFileError extends Error {}
+
+/** Parses an .avsc file; a broken one fails with the file and the reason in one line. */
+export function readAvsc(file: string): { type: avro.Type; text: string } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SchemaFileError(`cannot read the Avro schema ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new SchemaFileError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    // timestamp-millis stays a plain long (ms): no Date objects on the hot path.
+    const type = avro.Type.forSchema(json as avro.Schema);
+    return { type, text: JSON.stringify(json) };
+  } catch (err) {
+    throw new SchemaFileError(`${file} is not a valid Avro schema: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,95 @@
+// npm run produce -- [--file path] [--rate N | --speed F] [--limit N] [--from-id N] [--restart]
+import { parseArgs } from 'node:util';
+import { config } from '../scripts/lib/env.mjs';
+import { SchemaFileError } from './avro.js';
+import type { Pace } from './pacing.js';
+import { ParquetInputError } from './parquet.js';
+import { ProduceError, produce, summaryLine } from './produce.js';
+
+class UsageError extends Error {}
+
+const USAGE = 'usage: npm run produce -- [--file <parquet>] [--rate <rows/s> | --speed <factor>] [--limit <rows>] [--from-id <id>] [--restart] [--topic <name>] [--partitions <n>]';
+
+function positive(name: string, raw: string | undefined, integer = true): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} ${raw} is not a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return n;
+}
+
+async function main() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        file: { type: 'string', default: config.datasetFile },
+        rate: { type: 'string' },
+        speed: { type: 'string' },
+        limit: { type: 'string' },
+        'from-id': { type: 'string' },
+        restart: { type: 'boolean', default: false },
+        topic: { type: 'string', default: config.pipeline.topic },
+        partitions: { type: 'string', default: String(config.pipeline.partitions) },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const rate = positive('rate', values.rate, false);
+  const speed = positive('speed', values.speed, false);
+  if (rate !== undefined && speed !== undefined) throw new UsageError('--rate and --speed exclude each other: pick one');
+  const pace: Pace = rate !== undefined ? { mode: 'rate', rowsPerSecond: rate } : speed !== undefined ? { mode: 'speed', factor: speed } : { mode: 'max' };
+
+  // First Ctrl-C: finish what is in flight, checkpoint, disconnect. Second: leave now
+  // (the checkpoint on disk still only names acknowledged rows).
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    console.error(`\n${signal}: flushing what is in flight and writing the checkpoint (again to quit at once)`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const topic = values.topic;
+  const summary = await produce({
+    file: values.file,
+    brokers: [config.kafka.bootstrap],
+    registryUrl: config.registry.ccompatUrl,
+    topic,
+    rejectedTopic: topic === config.pipeline.topic ? config.pipeline.rejectedTopic : `${topic}.rejected`,
+    subject: `${topic}-value`,
+    partitions: positive('partitions', values.partitions)!,
+    runDir: config.runDir,
+    pace,
+    limit: positive('limit', values.limit),
+    fromId: positive('from-id', values['from-id']),
+    restart: values.restart,
+    compression: config.producer.compression,
+    chunkRows: config.producer.chunkRows,
+    batchMessages: config.producer.batchMessages,
+    signal: controller.signal,
+  });
+  console.log(summaryLine(summary));
+  if (summary.stopped) process.exitCode = 130;
+}
+
+try {
+  await main();
+} catch (err) {
+  if (err instanceof UsageError || err instanceof ProduceError || err instanceof ParquetInputError || err instanceof SchemaFileError) {
+    console.error(`error: ${err.message}`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  } else {
+    throw err;
+  }
+}
