@@ -2,10 +2,10 @@
 // once and turns validated rows into Avro records.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { ROOT } from '../scripts/lib/env.mjs';
 
-export const SCHEMA_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'schema', 'synthetic_data.avsc');
+export const SCHEMA_FILE = path.join(ROOT, 'producer', 'schema', 'synthetic_data.avsc');
 
 export interface SyntheticRecord {
   id: number;

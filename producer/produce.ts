@@ -55,14 +55,17 @@ export interface Summary {
   skipped: number;
   seconds: number;
   rowsPerSecond: number;
+  /** Peak resident memory of this process so far, MB. */
+  peakRssMb: number;
   schemaId: number;
   stopped: boolean;
   complete: boolean;
 }
 
 // Chunks in flight at once: enough to keep every lane busy while the next
-// chunk is encoded, few enough to bound memory.
-const MAX_CHUNKS_IN_FLIGHT = 4;
+// chunk is encoded, few enough to bound memory (each in-flight message holds
+// two Buffers until Kafka acknowledges it).
+const MAX_CHUNKS_IN_FLIGHT = 3;
 const STALL_WARNING_MS = 30_000;
 
 export async function produce(opts: ProduceOptions): Promise<Summary> {
@@ -280,6 +283,7 @@ async function stream(ctx: StreamContext): Promise<Summary> {
     skipped: counts.skipped,
     seconds,
     rowsPerSecond: acked.sent / Math.max(seconds, 1e-3),
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
     schemaId: ctx.schemaId,
     stopped,
     complete,
@@ -337,6 +341,6 @@ export function summaryLine(s: Summary) {
     `rejected ${s.rejected.toLocaleString('en')}`,
   ];
   if (s.skipped > 0) parts.push(`skipped ${s.skipped.toLocaleString('en')} (--from-id)`);
-  parts.push(`${s.seconds.toFixed(1)} s`, formatRate(s.rowsPerSecond));
+  parts.push(`${s.seconds.toFixed(1)} s`, formatRate(s.rowsPerSecond), `peak RSS ${Math.round(s.peakRssMb)} MB`);
   return `${s.stopped ? 'stopped' : 'done'}: ${parts.join(', ')}${s.stopped ? '; checkpoint saved, the next run resumes there' : ''}`;
 }

@@ -2,12 +2,17 @@
 // The one place configuration is read. `.env` holds committed local defaults;
 // the process environment overrides any of them. Everything else imports
 // `config` from here instead of touching process.env.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository: the nearest folder up from here with a package.json (this file also runs from dist/). */
+export const ROOT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 /**
  * Merges the .env defaults with the environment and checks types.

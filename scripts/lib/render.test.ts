@@ -10,6 +10,8 @@ const defaults = {
   REGISTRY_DB_USER: 'registry', REGISTRY_DB_PASSWORD: 'pw', CONNECT_PORT: '8083', CONNECT_HEAP: '-Xmx768m',
   CONNECT_GROUP_ID: 'g', PG_HOST: '127.0.0.1', PG_PORT: '5433', PG_DATABASE: 'kafka_data', PG_ADMIN_USER: 'admin',
   PG_ADMIN_PASSWORD: 'admin', PG_BIN_DIR: '/usr/lib/postgresql/15/bin', READY_TIMEOUT_S: '120',
+  TOPIC: 'synthetic_data', REJECTED_TOPIC: 'synthetic_data.rejected', TOPIC_PARTITIONS: '4', DATASET_FILE: 'data/x.parquet',
+  PRODUCER_COMPRESSION: 'gzip', PRODUCER_CHUNK_ROWS: '4096', PRODUCER_BATCH_MESSAGES: '1000',
 };
 const config = buildConfig(defaults, {}, '/repo');
 const parse = (text: string) => Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));

@@ -10,31 +10,43 @@ export const uniqueName = (prefix: string) => `${prefix}-${crypto.randomBytes(6)
 
 export interface CliResult {
   code: number | null;
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
 /** Runs `node scripts/<script> ...args` as a user would, with extra environment. */
 export function cli(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', script), ...args], {
+  return run(path.join(ROOT, 'scripts', script), args, env, timeoutMs).done;
+}
+
+/** Runs a built CLI from dist/ (`npm run produce` and `generate` run these). */
+export function dist(script: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 180_000) {
+  return run(path.join(ROOT, 'dist', script), args, env, timeoutMs);
+}
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
+  let child!: ReturnType<typeof spawn>;
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child = spawn(process.execPath, [file, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
+      reject(new Error(`${path.basename(file)} ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
     }, timeoutMs);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, signal, stdout, stderr });
     });
   });
+  return { child, done };
 }
 
 export function tempDir(prefix: string) {
@@ -58,4 +70,42 @@ export async function until<T>(probe: () => Promise<T | undefined | false>, time
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/** Every message of a topic from the beginning, until `count` have arrived. */
+export async function consumeAll(brokers: string[], topic: string, count: number, timeoutMs = 60_000) {
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
+  const kafka = new Kafka({ clientId: 'test-consumer', brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: uniqueName('test-consume') });
+  const messages: { key: Buffer | null; value: Buffer | null; partition: number; headers: Record<string, unknown> }[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) messages.push({ key: m.key, value: m.value, partition: batch.partition, headers: m.headers ?? {} });
+      },
+    });
+    await until(async () => messages.length >= count, timeoutMs, `${count} messages on ${topic}`);
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
+/** The end offset of each partition of a topic, in partition order. */
+export async function partitionEnds(brokers: string[], topic: string) {
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
+  const admin = new Kafka({ clientId: 'test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.sort((a, b) => a.partition - b.partition).map((p) => Number(p.high));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function endOffsetSum(brokers: string[], topic: string) {
+  return (await partitionEnds(brokers, topic)).reduce((sum, n) => sum + n, 0);
 }
