@@ -115,6 +115,12 @@ export function buildConfig(defaults, env, root) {
       adminUser: str('PG_ADMIN_USER'),
       adminPassword: str('PG_ADMIN_PASSWORD'),
       binDir: str('PG_BIN_DIR'),
+      /** Role names are fixed by migrations/; only their passwords are configuration. */
+      roles: {
+        sink: { user: 'pipeline_sink', password: str('PG_SINK_PASSWORD') },
+        etl: { user: 'pipeline_etl', password: str('PG_ETL_PASSWORD') },
+        reader: { user: 'pipeline_reader', password: str('PG_READER_PASSWORD') },
+      },
     },
   };
   return config;

@@ -655,11 +655,20 @@ export function services(config) {
 }
 
 /**
- * The worker's environment: what connector configs may name as ${env:VAR}.
+ * The worker's environment: exactly what connector configs may name as
+ * ${env:VAR}, so connect/*.json holds placeholders and never a password.
  * @param {Config} config
  */
-function connectEnv(config) {
-  return { PATH: process.env.PATH, HOME: process.env.HOME };
+export function connectEnv(config) {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PG_HOST: config.pg.host,
+    PG_PORT: String(config.pg.port),
+    PG_DATABASE: config.pg.database,
+    PG_SINK_PASSWORD: config.pg.roles.sink.password,
+    REGISTRY_PORT: String(config.registry.port),
+  };
 }
 
 // ---------------------------------------------------------------- up / down / status

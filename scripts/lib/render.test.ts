@@ -12,6 +12,7 @@ const defaults = {
   PG_ADMIN_PASSWORD: 'admin', PG_BIN_DIR: '/usr/lib/postgresql/15/bin', READY_TIMEOUT_S: '120',
   TOPIC: 'synthetic_data', REJECTED_TOPIC: 'synthetic_data.rejected', TOPIC_PARTITIONS: '4', DATASET_FILE: 'data/x.parquet',
   PRODUCER_COMPRESSION: 'gzip', PRODUCER_CHUNK_ROWS: '4096', PRODUCER_BATCH_MESSAGES: '1000',
+  PG_SINK_PASSWORD: 's', PG_ETL_PASSWORD: 'e', PG_READER_PASSWORD: 'r',
 };
 const config = buildConfig(defaults, {}, '/repo');
 const parse = (text: string) => Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// npm run etl [-- --full]: refresh the summaries now (pg_cron does it every minute).
+import { parseArgs } from 'node:util';
+import { config } from './lib/env.mjs';
+import { runEtl } from './lib/pipeline.mjs';
+import { fail } from './lib/cli.mjs';
+
+const { values } = parseArgs({ options: { full: { type: 'boolean', default: false } } });
+try {
+  const r = await runEtl(config, { full: values.full });
+  console.log(`${values.full ? 'full rebuild' : 'incremental refresh'}: ${r.stockBuckets} stock_price_summary and ${r.salesBuckets} sales_trend_summary buckets written in ${r.ms.toFixed(1)} ms`);
+} catch (err) {
+  fail(err);
+}

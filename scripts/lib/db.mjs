@@ -1,0 +1,41 @@
+// @ts-check
+// Migrations (node-pg-migrate over migrations/*.sql) and the roles' passwords.
+import path from 'node:path';
+import { runner } from 'node-pg-migrate';
+import { pgClient } from './platform.mjs';
+
+/** @typedef {import('./env.mjs').Config} Config */
+
+/**
+ * Applies (or reverts) migrations, then sets each component role's password
+ * from configuration: .env stays their single source, migrations hold none.
+ * @param {Config} config
+ * @param {{ direction?: 'up' | 'down', count?: number, database?: string, log?: (line: string) => void }} [opts]
+ */
+export async function migrate(config, { direction = 'up', count, database = config.pg.database, log = () => {} } = {}) {
+  const client = pgClient(config, database);
+  await client.connect();
+  try {
+    const applied = await runner({
+      dbClient: client,
+      dir: path.join(config.root, 'migrations'),
+      migrationsTable: 'pgmigrations',
+      direction,
+      count: count ?? (direction === 'up' ? Infinity : 1),
+      checkOrder: true,
+      log,
+    });
+    if (direction === 'up') await setRolePasswords(client, config);
+    return applied.map((m) => m.name);
+  } finally {
+    await client.end();
+  }
+}
+
+/** @param {import('pg').Client} client @param {Config} config */
+async function setRolePasswords(client, config) {
+  for (const { user, password } of Object.values(config.pg.roles)) {
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [user]);
+    if (exists.rowCount === 1) await client.query(`ALTER ROLE ${client.escapeIdentifier(user)} PASSWORD ${client.escapeLiteral(password)}`);
+  }
+}

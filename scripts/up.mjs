@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// npm start: the whole pipeline, idempotently. Platform, migrations,
+// connectors, dataset, produce, wait until every row has landed, ETL, report.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { $ } from 'zx';
+import { config } from './lib/env.mjs';
+import { fail } from './lib/cli.mjs';
+import { applyConnectors } from './lib/connectors.mjs';
+import { migrate } from './lib/db.mjs';
+import { FatalError, up } from './lib/platform.mjs';
+import { SINK_CONNECTOR, consumerLag, kafkaAdmin, roleClient, runEtl, topicSize } from './lib/pipeline.mjs';
+import { delay } from './lib/procs.mjs';
+import { table } from './lib/render.mjs';
+
+$.verbose = false;
+const stages = [];
+const stage = async (name, work) => {
+  const started = performance.now();
+  console.log(`\n▶ ${name}`);
+  const result = await work();
+  stages.push([name, `${((performance.now() - started) / 1000).toFixed(1)} s`, result]);
+  console.log(`  ${result}`);
+  return result;
+};
+const rel = (p) => path.relative(process.cwd(), p) || '.';
+
+let child = null;
+process.on('SIGINT', () => {
+  // The producer (same terminal) gets the signal too and checkpoints; wait for it.
+  if (child) return;
+  console.error('\ninterrupted: what runs keeps running; `npm start` again picks up where this left, `npm stop` stops it');
+  process.exit(130);
+});
+
+try {
+  await stage('platform', async () => {
+    const rows = await up(config, { log: (line) => console.log(`  ${line}`) });
+    return `${rows.length} services ready (${rows.map((r) => `${r.name} ${r.state}`).join(', ')})`;
+  });
+  await stage('migrations', async () => {
+    const applied = await migrate(config);
+    return applied.length ? `applied ${applied.length}: ${applied.join(', ')}` : 'up to date';
+  });
+  await stage('connectors', async () => {
+    const results = await applyConnectors(config, { log: (line) => console.log(`  ${line}`) });
+    return results.map((r) => `${r.name} RUNNING (${r.detail})`).join('; ');
+  });
+  await stage('build', async () => {
+    await $`npm run -s build`;
+    return 'dist/ up to date';
+  });
+  await stage('dataset', async () => {
+    if (fs.existsSync(config.datasetFile)) return `${rel(config.datasetFile)} exists (npm run generate writes it anew)`;
+    const out = await $`node dist/producer/generate-cli.js --out ${config.datasetFile}`;
+    return out.stdout.trim();
+  });
+
+  const producedAt = Date.now();
+  const produced = await stage('produce', () => new Promise((resolve, reject) => {
+    child = spawn(process.execPath, ['--max-old-space-size=96', 'dist/producer/cli.js', '--file', config.datasetFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('close', (code) => {
+      child = null;
+      if (code === 0) resolve(out.trim().split('\n').pop());
+      else if (code === 130) reject(new FatalError('producer stopped; its checkpoint is saved: `npm start` resumes it'));
+      else reject(new FatalError(`the producer failed (exit ${code}); ${out.trim()}`));
+    });
+  }));
+
+  await stage('land', () => waitLanded(producedAt, produced));
+  await stage('etl', async () => {
+    const r = await runEtl(config);
+    return `${r.stockBuckets.toLocaleString('en')} stock and ${r.salesBuckets.toLocaleString('en')} sales buckets written in ${r.ms.toFixed(0)} ms (pg_cron refreshes every minute from now on)`;
+  });
+
+  await report();
+} catch (err) {
+  fail(err);
+}
+
+/** Polls until the sink has consumed the whole topic and the table holds it. */
+async function waitLanded(producedAt) {
+  const admin = kafkaAdmin(config);
+  await admin.connect();
+  const db = roleClient(config, 'reader');
+  await db.connect();
+  try {
+    let lastCount = -1;
+    let lastChange = Date.now();
+    let lastPrint = Date.now();
+    for (;;) {
+      const [{ rows }, lag] = await Promise.all([
+        db.query('select count(*)::int as n, max(ingested_at) as last from synthetic_data'),
+        consumerLag(admin, config.pipeline.topic, `connect-${SINK_CONNECTOR}`).catch(() => Infinity),
+      ]);
+      const { n, last } = rows[0];
+      const line = `${n.toLocaleString('en')} rows in synthetic_data, sink lag ${Number.isFinite(lag) ? lag.toLocaleString('en') : '?'}`;
+      if (n !== lastCount) {
+        lastCount = n;
+        lastChange = Date.now();
+        if (process.stdout.isTTY) process.stdout.write(`\r  ${line}   `);
+      }
+      if (!process.stdout.isTTY && Date.now() - lastPrint > 5000) {
+        lastPrint = Date.now();
+        console.log(`  ${line}`);
+      }
+      if (lag === 0) {
+        if (process.stdout.isTTY) process.stdout.write('\n');
+        const seconds = last ? (new Date(last).getTime() - producedAt) / 1000 : 0;
+        return `${n.toLocaleString('en')} rows in synthetic_data; the last landed ${seconds.toFixed(1)} s after the producer started`;
+      }
+      if (Date.now() - lastChange > 60_000) {
+        const dlq = await topicSize(admin, 'synthetic_data.dlq');
+        throw new FatalError(`no row landed for 60 s (sink lag ${lag}, ${dlq} messages in the dead letter queue): see \`npm run status\` and .local/logs/connect.log`);
+      }
+      await delay(250);
+    }
+  } finally {
+    await db.end();
+    await admin.disconnect();
+  }
+}
+
+async function report() {
+  console.log(`\n${table(['stage', 'time', 'result'], stages.map(([a, b, c]) => [a, b, c.length > 110 ? `${c.slice(0, 107)}...` : c]))}`);
+  const db = roleClient(config, 'reader');
+  await db.connect();
+  try {
+    const counts = (await db.query(`select
+      (select count(*) from synthetic_data)::int as raw,
+      (select count(*) from stock_price_summary)::int as stock,
+      (select count(*) from sales_trend_summary)::int as sales`)).rows[0];
+    console.log(`\nsynthetic_data ${counts.raw.toLocaleString('en')} rows, stock_price_summary ${counts.stock.toLocaleString('en')}, sales_trend_summary ${counts.sales.toLocaleString('en')}`);
+    const show = async (sql, columns) => {
+      const { rows } = await db.query(sql);
+      console.log(table(columns, rows.map((r) => columns.map((c) => (r[c] instanceof Date ? r[c].toISOString() : String(r[c]))))));
+    };
+    console.log('');
+    await show('select id, "timestamp", stock_price, sales_trend from synthetic_data order by id limit 3', ['id', 'timestamp', 'stock_price', 'sales_trend']);
+    console.log('');
+    await show('select interval_start, avg_stock_price, min_stock_price, max_stock_price, sample_count from stock_price_summary order by interval_start limit 3', ['interval_start', 'avg_stock_price', 'min_stock_price', 'max_stock_price', 'sample_count']);
+    console.log('');
+    await show('select interval_start, avg_sales_trend, min_sales_trend, max_sales_trend, sample_count from sales_trend_summary order by interval_start limit 3', ['interval_start', 'avg_sales_trend', 'min_sales_trend', 'max_sales_trend', 'sample_count']);
+  } finally {
+    await db.end();
+  }
+  const { pg } = config;
+  console.log(`
+The pipeline is running. Explore:
+  psql -h ${pg.host} -p ${pg.port} -U ${pg.adminUser} -d ${pg.database}      # password: PG_ADMIN_PASSWORD in .env
+      SELECT * FROM synthetic_data;  SELECT * FROM stock_price_summary;  SELECT * FROM sales_trend_summary;
+  curl -s ${config.connect.url}/connectors/${SINK_CONNECTOR}/status
+  curl -s ${config.registry.ccompatUrl}/subjects
+  npm run status        # services, tasks, lag, freshness, dead letters
+  npm stop              # stop everything`);
+}
