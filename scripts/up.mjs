@@ -70,7 +70,7 @@ try {
     });
   }));
 
-  await stage('land', () => waitLanded(producedAt, produced));
+  await stage('land', () => waitLanded(producedAt, /sent 0,/.test(produced)));
   await stage('etl', async () => {
     const r = await runEtl(config);
     return `${r.stockBuckets.toLocaleString('en')} stock and ${r.salesBuckets.toLocaleString('en')} sales buckets written in ${r.ms.toFixed(0)} ms (pg_cron refreshes every minute from now on)`;
@@ -82,7 +82,7 @@ try {
 }
 
 /** Polls until the sink has consumed the whole topic and the table holds it. */
-async function waitLanded(producedAt) {
+async function waitLanded(producedAt, nothingSent) {
   const admin = kafkaAdmin(config);
   await admin.connect();
   const db = roleClient(config, 'reader');
@@ -109,6 +109,7 @@ async function waitLanded(producedAt) {
       }
       if (lag === 0) {
         if (process.stdout.isTTY) process.stdout.write('\n');
+        if (nothingSent) return `${n.toLocaleString('en')} rows in synthetic_data; nothing new to land`;
         const seconds = last ? (new Date(last).getTime() - producedAt) / 1000 : 0;
         return `${n.toLocaleString('en')} rows in synthetic_data; the last landed ${seconds.toFixed(1)} s after the producer started`;
       }

@@ -58,6 +58,7 @@ export async function connectApi(config, method, route, body) {
  * @returns {{ state: 'running' | 'failed' | 'pending', detail: string, trace?: string }}
  */
 export function assessStatus(status) {
+  /** @type {{ id: number, state: string, trace?: string }[]} */
   const tasks = Array.isArray(status?.tasks) ? status.tasks : [];
   const failed = [status?.connector, ...tasks].find((t) => t?.state === 'FAILED');
   const detail = `connector ${status?.connector?.state ?? '?'}, tasks ${tasks.map((t) => `${t.id}:${t.state}`).join(' ') || 'none yet'}`;

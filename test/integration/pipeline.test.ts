@@ -1,0 +1,255 @@
+// End to end, in the shape of debezium-examples' unwrap-smt test: start ->
+// connectors RUNNING -> produce -> poll PostgreSQL -> check. Runs `npm start`
+// itself and checks the result against the Parquet file with computations of
+// its own, not the pipeline's SQL.
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import kafkajs from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config } from '../../scripts/lib/env.mjs';
+import { DLQ_TOPIC, SINK_CONNECTOR, consumerLag, kafkaAdmin, roleClient, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
+import { pgClient } from '../../scripts/lib/platform.mjs';
+import { readAvsc, SCHEMA_FILE } from '../../producer/avro.js';
+import { openParquet, readRowGroups } from '../../producer/parquet.js';
+import { frame } from '../../producer/wire.js';
+import { cli, dist, until } from './helpers.js';
+
+const MINUTE = 60_000;
+const BUCKET = { stock: 10 * MINUTE, sales: 20 * MINUTE };
+const admin = pgClient(config);
+const kafkaAdminClient = kafkaAdmin(config);
+
+interface Row { id: number; ts: number; stock: number; sales: number }
+let rows: Row[] = [];
+
+beforeAll(async () => {
+  const res = await cli('up.mjs', [], {}, 600_000);
+  expect(res.code, `${res.stdout}\n${res.stderr}`).toBe(0);
+  expect(res.stdout).toMatch(/^land .*527,040 rows in synthetic_data/m);
+  rows = await readDataset(config.datasetFile);
+  await admin.connect();
+  await kafkaAdminClient.connect();
+}, 600_000);
+
+afterAll(async () => {
+  await admin.end();
+  await kafkaAdminClient.disconnect();
+});
+
+async function readDataset(file: string): Promise<Row[]> {
+  const source = await openParquet(file);
+  const out: Row[] = [];
+  for await (const group of readRowGroups(source, file)) {
+    const c = group.columns;
+    for (let i = 0; i < group.rows; i++) {
+      out.push({ id: Number(c.id[i]), ts: Number(c.timestamp[i]), stock: Number(c.stock_price[i]), sales: Number(c.sales_trend[i]) });
+    }
+  }
+  return out;
+}
+
+/** Order-independent checksums that tie each id to its values: cents are exact in integers. */
+function expectedChecksums(data: Row[]) {
+  let ids = 0n;
+  let ms = 0n;
+  let stockCents = 0n;
+  let salesCents = 0n;
+  let idStock = 0n;
+  let idSales = 0n;
+  for (const r of data) {
+    const s = BigInt(Math.round(r.stock * 100));
+    const t = BigInt(Math.round(r.sales * 100));
+    ids += BigInt(r.id);
+    ms += BigInt(r.ts);
+    stockCents += s;
+    salesCents += t;
+    idStock += BigInt(r.id) * s;
+    idSales += BigInt(r.id) * t;
+  }
+  return { rows: String(data.length), distinct_ids: String(new Set(data.map((r) => r.id)).size), ids: String(ids), ms: String(ms), stock_cents: String(stockCents), sales_cents: String(salesCents), id_stock: String(idStock), id_sales: String(idSales) };
+}
+
+async function tableChecksums() {
+  const { rows: [r] } = await admin.query(`
+    select
+      count(*)::text as rows,
+      count(distinct id)::text as distinct_ids,
+      sum(id)::text as ids,
+      sum((extract(epoch from "timestamp") * 1000)::bigint)::text as ms,
+      sum(round(stock_price * 100)::bigint)::text as stock_cents,
+      sum(round(sales_trend * 100)::bigint)::text as sales_cents,
+      sum(id::numeric * round(stock_price * 100)::bigint)::text as id_stock,
+      sum(id::numeric * round(sales_trend * 100)::bigint)::text as id_sales
+    from synthetic_data where id <= 527040`);
+  return r;
+}
+
+interface Bucket { start: number; avg: number; min: number; max: number; first: number; last: number; count: number }
+
+/** The summaries, computed here in TypeScript from the Parquet rows. */
+function expectedBuckets(data: Row[], width: number, pick: (r: Row) => number) {
+  const buckets = new Map<number, { sum: number; min: number; max: number; first: Row; last: Row; count: number }>();
+  for (const r of data) {
+    const start = Math.floor(r.ts / width) * width; // epoch-aligned, so hour-aligned in UTC
+    const v = pick(r);
+    const b = buckets.get(start);
+    if (!b) {
+      buckets.set(start, { sum: v, min: v, max: v, first: r, last: r, count: 1 });
+      continue;
+    }
+    b.sum += v;
+    b.min = Math.min(b.min, v);
+    b.max = Math.max(b.max, v);
+    if (r.ts < b.first.ts || (r.ts === b.first.ts && r.id < b.first.id)) b.first = r;
+    if (r.ts > b.last.ts || (r.ts === b.last.ts && r.id > b.last.id)) b.last = r;
+    b.count++;
+  }
+  return new Map([...buckets].map(([start, b]) => [start, { start, avg: b.sum / b.count, min: b.min, max: b.max, first: pick(b.first), last: pick(b.last), count: b.count }]));
+}
+
+async function tableBuckets(table: 'stock_price_summary' | 'sales_trend_summary', column: 'stock_price' | 'sales_trend') {
+  const { rows: out } = await admin.query(`
+    select extract(epoch from interval_start)::bigint * 1000 as start, avg_${column} as avg, min_${column} as min, max_${column} as max,
+           first_${column} as first, last_${column} as last, sample_count as count
+    from ${table}`);
+  return new Map(out.map((r) => [Number(r.start), { ...r, start: Number(r.start) } as Bucket]));
+}
+
+function expectSameBuckets(actual: Map<number, Bucket>, expected: Map<number, Bucket>) {
+  expect(actual.size).toBe(expected.size);
+  for (const [start, e] of expected) {
+    const a = actual.get(start);
+    expect(a, new Date(start).toISOString()).toBeDefined();
+    expect(a!.count).toBe(e.count);
+    expect(a!.min).toBe(e.min);
+    expect(a!.max).toBe(e.max);
+    expect(a!.first).toBe(e.first);
+    expect(a!.last).toBe(e.last);
+    // Summation order differs between PostgreSQL and here: compare to a few ulps.
+    expect(Math.abs(a!.avg - e.avg)).toBeLessThanOrEqual(Math.abs(e.avg) * 1e-12);
+  }
+}
+
+/** The invariant: each summary equals a full recompute from the raw table. */
+async function expectSummariesEqualRecompute() {
+  for (const [table, view] of [['stock_price_summary', 'etl.stock_price_rollup'], ['sales_trend_summary', 'etl.sales_trend_rollup']]) {
+    const cols = table.startsWith('stock') ? 'interval_start, interval_end, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count, round(avg_stock_price::numeric, 9)' : 'interval_start, interval_end, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count, round(avg_sales_trend::numeric, 9)';
+    const { rows: [diff] } = await admin.query(`
+      select
+        (select count(*) from (select ${cols} from ${table} except select ${cols} from ${view}) a)::int as extra,
+        (select count(*) from (select ${cols} from ${view} except select ${cols} from ${table}) b)::int as missing`);
+    expect(diff, table).toEqual({ extra: 0, missing: 0 });
+  }
+}
+
+/** Until the sink has consumed everything in the topic (committed offsets). */
+async function waitForSink() {
+  await until(async () => (await consumerLag(kafkaAdminClient, config.pipeline.topic, `connect-${SINK_CONNECTOR}`)) === 0, 120_000, 'the sink to catch up');
+}
+
+describe('the pipeline, end to end', () => {
+  it('lands exactly 527,040 distinct ids whose values equal the Parquet file', async () => {
+    expect(rows).toHaveLength(527_040);
+    expect(await tableChecksums()).toEqual(expectedChecksums(rows));
+    const { rows: [extra] } = await admin.query('select count(*)::int as n from synthetic_data where id > 527040');
+    expect(extra.n).toBe(0);
+  });
+
+  it('keeps both summaries equal to a computation from the Parquet file, and to a full recompute', async () => {
+    await runEtl(config);
+    expectSameBuckets(await tableBuckets('stock_price_summary', 'stock_price'), expectedBuckets(rows, BUCKET.stock, (r) => r.stock));
+    expectSameBuckets(await tableBuckets('sales_trend_summary', 'sales_trend'), expectedBuckets(rows, BUCKET.sales, (r) => r.sales));
+    await expectSummariesEqualRecompute();
+  });
+
+  it('stores the Kafka record timestamp and the ingestion time, so latency is a SQL query', async () => {
+    const { rows: [r] } = await admin.query(`
+      select count(*) filter (where kafka_timestamp is null)::int as missing,
+             count(*) filter (where ingested_at < kafka_timestamp)::int as before_sent,
+             percentile_cont(0.5) within group (order by extract(epoch from ingested_at - kafka_timestamp)) as p50_s
+      from synthetic_data`);
+    expect(r.missing).toBe(0);
+    expect(r.before_sent).toBe(0);
+    expect(r.p50_s).toBeGreaterThan(0);
+  });
+
+  it('duplicates nothing when the whole file is produced again', async () => {
+    const before = await admin.query('select count(*)::int as n from stock_price_summary');
+    const res = await dist('producer/cli.js', ['--file', config.datasetFile, '--restart'], {}, 300_000).done;
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/sent 527,040/);
+    await waitForSink();
+    expect(await tableChecksums()).toEqual(expectedChecksums(rows));
+    await runEtl(config);
+    expect((await admin.query('select count(*)::int as n from stock_price_summary')).rows[0].n).toBe(before.rows[0].n);
+    expectSameBuckets(await tableBuckets('stock_price_summary', 'stock_price'), expectedBuckets(rows, BUCKET.stock, (r) => r.stock));
+    expectSameBuckets(await tableBuckets('sales_trend_summary', 'sales_trend'), expectedBuckets(rows, BUCKET.sales, (r) => r.sales));
+  }, 300_000);
+
+  it('refreshes an old bucket when a late row lands in it, and lands valid rows around a poison message, which goes to the dead letter queue', async () => {
+    const registry = new SchemaRegistry({ host: config.registry.ccompatUrl });
+    const schemaId = await registry.getLatestSchemaId(config.pipeline.subject);
+    const { type } = readAvsc(SCHEMA_FILE);
+    const lateId = 527_041;
+    const afterId = 527_042;
+    const late = { id: lateId, timestamp: Date.UTC(2024, 0, 1, 0, 5, 30), stock_price: 5000, sales_trend: 1 };
+    const after = { id: afterId, timestamp: Date.UTC(2024, 6, 1, 12, 0), stock_price: 10, sales_trend: 10 };
+    const dlqBefore = await topicSize(kafkaAdminClient, DLQ_TOPIC);
+
+    const kafka = new kafkajs.Kafka({ clientId: 'e2e', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      // One partition for all three, so the poison sits between the two valid rows.
+      await producer.send({
+        topic: config.pipeline.topic,
+        messages: [
+          { key: String(lateId), value: frame(schemaId, type.toBuffer(late)), partition: 0 },
+          { key: 'poison', value: Buffer.from('this is not Avro'), partition: 0 },
+          { key: String(afterId), value: frame(schemaId, type.toBuffer(after)), partition: 0 },
+        ],
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    try {
+      await waitForSink();
+      const landed = await admin.query('select id, stock_price from synthetic_data where id in ($1, $2) order by id', [lateId, afterId]);
+      expect(landed.rows).toEqual([{ id: String(lateId), stock_price: 5000 }, { id: String(afterId), stock_price: 10 }]);
+
+      await until(async () => (await topicSize(kafkaAdminClient, DLQ_TOPIC)) > dlqBefore, 30_000, 'the poison message in the dead letter queue');
+      // The next run (ours, or pg_cron's if it came first) refreshes that old bucket.
+      const etl = roleClient(config, 'etl');
+      await etl.connect();
+      await etl.query('CALL etl.refresh_summaries()');
+      await etl.end();
+      const { rows: [refreshed] } = await admin.query("select sample_count, max_stock_price, last_stock_price from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'");
+      expect(refreshed).toEqual({ sample_count: 11, max_stock_price: 5000, last_stock_price: expect.any(Number) });
+      await expectSummariesEqualRecompute();
+    } finally {
+      // Leave the table as the dataset made it: the deletes queue their buckets too.
+      await admin.query('delete from synthetic_data where id in ($1, $2)', [lateId, afterId]);
+      await runEtl(config);
+    }
+    await expectSummariesEqualRecompute();
+    expect((await admin.query("select sample_count from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'")).rows[0].sample_count).toBe(10);
+
+    const dlq = await dlqMessages(kafkaAdminClient);
+    expect(dlq.some((m) => String(m.key) === 'poison')).toBe(true);
+    const poison = dlq.find((m) => String(m.key) === 'poison')!;
+    expect(String(poison.headers['__connect.errors.topic'])).toBe(config.pipeline.topic);
+    expect(String(poison.headers['__connect.errors.exception.class.name'])).toMatch(/Exception/);
+  }, 180_000);
+});
+
+async function dlqMessages(adminClient: kafkajs.Admin) {
+  const kafka = new kafkajs.Kafka({ clientId: 'e2e-dlq', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `e2e-dlq-${Date.now()}` });
+  const got: kafkajs.KafkaMessage[] = [];
+  const total = await topicSize(adminClient, DLQ_TOPIC);
+  await consumer.connect();
+  await consumer.subscribe({ topic: DLQ_TOPIC, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => { got.push(message); } });
+  await until(async () => got.length >= total, 30_000, 'the dead letter queue');
+  await consumer.disconnect();
+  return got;
+}
