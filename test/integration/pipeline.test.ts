@@ -236,8 +236,8 @@ describe('the pipeline, end to end', () => {
     const dlq = await dlqMessages(kafkaAdminClient);
     expect(dlq.some((m) => String(m.key) === 'poison')).toBe(true);
     const poison = dlq.find((m) => String(m.key) === 'poison')!;
-    expect(String(poison.headers['__connect.errors.topic'])).toBe(config.pipeline.topic);
-    expect(String(poison.headers['__connect.errors.exception.class.name'])).toMatch(/Exception/);
+    expect(String(poison.headers?.['__connect.errors.topic'])).toBe(config.pipeline.topic);
+    expect(String(poison.headers?.['__connect.errors.exception.class.name'])).toMatch(/Exception/);
   }, 180_000);
 });
 
