@@ -1,0 +1,111 @@
+// Migrations in a scratch database of their own: idempotent, reversible,
+// and the roles they create can do what their component needs and no more.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config } from '../../scripts/lib/env.mjs';
+import { migrate } from '../../scripts/lib/db.mjs';
+import { pgClient } from '../../scripts/lib/platform.mjs';
+import { cli, uniqueName } from './helpers.js';
+
+const database = uniqueName('migrations_test').replace(/-/g, '_');
+const admin = pgClient(config, 'postgres');
+
+beforeAll(async () => {
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+});
+
+afterAll(async () => {
+  await admin.query(`drop database if exists ${database} with (force)`);
+  await admin.end();
+});
+
+async function inDb<T>(who: 'admin' | 'sink' | 'etl' | 'reader', work: (db: ReturnType<typeof pgClient>) => Promise<T>) {
+  const creds = who === 'admin' ? {} : config.pg.roles[who];
+  const db = pgClient(config, database, creds);
+  await db.connect();
+  try {
+    return await work(db);
+  } finally {
+    await db.end();
+  }
+}
+
+const catalog = () => inDb('admin', async (db) => (await db.query(`
+  select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where n.nspname in ('public', 'etl') and c.relkind in ('r', 'v', 'i') order by 1`)).rows);
+
+describe('migrations', () => {
+  it('apply, then change nothing when applied again', async () => {
+    const first = await migrate(config, { database });
+    expect(first).toHaveLength(5);
+    const objects = await catalog();
+    expect(objects.map((o) => o.relname)).toEqual(expect.arrayContaining([
+      'synthetic_data', 'stock_price_summary', 'sales_trend_summary', 'synthetic_data_bucket_10m_idx', 'stock_price_rollup', 'touched_buckets',
+    ]));
+    expect(await migrate(config, { database })).toEqual([]);
+    expect(await catalog()).toEqual(objects);
+  });
+
+  it('go down and up again', async () => {
+    const down = await migrate(config, { database, direction: 'down', count: 5 });
+    expect(down).toHaveLength(5);
+    expect((await catalog()).filter((o) => !o.relname.startsWith('pgmigrations'))).toEqual([]);
+    expect(await migrate(config, { database })).toHaveLength(5);
+  });
+
+  it('keep the original demo inspection queries working', async () => {
+    await inDb('reader', async (db) => {
+      for (const table of ['synthetic_data', 'stock_price_summary', 'sales_trend_summary']) {
+        await expect(db.query(`SELECT * FROM ${table};`)).resolves.toBeDefined();
+      }
+    });
+  });
+});
+
+describe('roles', () => {
+  const row = "(1, '2024-01-01 00:00+00', 100, 200)";
+
+  it('the sink upserts synthetic_data and can touch nothing else', async () => {
+    await inDb('sink', async (db) => {
+      await db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values ${row}
+                      on conflict (id) do update set stock_price = excluded.stock_price`);
+      await db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values ${row}
+                      on conflict (id) do update set stock_price = excluded.stock_price`);
+      await expect(db.query('delete from synthetic_data')).rejects.toThrow(/permission denied/);
+      await expect(db.query('select * from stock_price_summary')).rejects.toThrow(/permission denied/);
+      await expect(db.query('select * from etl.touched_buckets')).rejects.toThrow(/permission denied/);
+      await expect(db.query('create table mine (a int)')).rejects.toThrow(/permission denied/);
+    });
+  });
+
+  it('the ETL refreshes summaries but cannot change the raw rows', async () => {
+    await inDb('etl', async (db) => {
+      const { rows } = await db.query('call etl.refresh_summaries()');
+      expect(rows[0]).toEqual({ stock_buckets: 1, sales_buckets: 1 });
+      await expect(db.query('update synthetic_data set stock_price = 0')).rejects.toThrow(/permission denied/);
+      await expect(db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values (2, now(), 1, 1)`)).rejects.toThrow(/permission denied/);
+    });
+  });
+
+  it('the reporting role reads everything and writes nothing', async () => {
+    await inDb('reader', async (db) => {
+      expect((await db.query('select count(*)::int as n from stock_price_summary')).rows[0].n).toBe(1);
+      await expect(db.query('delete from stock_price_summary')).rejects.toThrow(/permission denied/);
+      await expect(db.query('update synthetic_data set stock_price = 0')).rejects.toThrow(/permission denied/);
+      await expect(db.query('call etl.refresh_summaries()')).rejects.toThrow(/permission denied/);
+    });
+  });
+});
+
+describe('the sink connector', () => {
+  it('is applied idempotently and shows no password, in its file or over REST', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await cli('connectors.mjs', [], {}, 120_000);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toMatch(/synthetic-data-sink: RUNNING \(connector RUNNING, tasks( \d:RUNNING)+\)/);
+    }
+    const text = await (await fetch(`${config.connect.url}/connectors/synthetic-data-sink`)).text();
+    expect(JSON.parse(text).config['connection.password']).toBe('${env:PG_SINK_PASSWORD}');
+    expect(text).not.toContain(config.pg.roles.sink.password);
+  });
+});
