@@ -126,7 +126,8 @@ create view etl.sales_trend_rollup as
 -- Refreshes both summaries in one transaction. Incremental by default: only
 -- the buckets touched since the last run, late and redelivered rows included.
 -- Past a few thousand touched buckets (a bulk load) a full rebuild is cheaper,
--- and gives the same result. Reports how many buckets it wrote.
+-- and gives the same result. Reports how many buckets it wrote (a full
+-- rebuild writes only the buckets whose values changed).
 create procedure etl.refresh_summaries(
   full_rebuild boolean default false,
   inout stock_buckets integer default null,
@@ -149,15 +150,41 @@ begin
   select array_agg(distinct bucket_start) into touched from claimed;
 
   if full_rebuild or coalesce(cardinality(touched), 0) > 5000 then
-    delete from public.stock_price_summary;
-    insert into public.stock_price_summary (interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count)
-    select * from etl.stock_price_rollup;
+    -- Upsert what changed, delete what has no rows left: a bucket that is
+    -- already right is not rewritten (no dead tuples, refreshed_at stays).
+    insert into public.stock_price_summary as t (interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count)
+    select * from etl.stock_price_rollup
+    on conflict (interval_start) do update set
+      interval_end = excluded.interval_end,
+      avg_stock_price = excluded.avg_stock_price,
+      min_stock_price = excluded.min_stock_price,
+      max_stock_price = excluded.max_stock_price,
+      first_stock_price = excluded.first_stock_price,
+      last_stock_price = excluded.last_stock_price,
+      sample_count = excluded.sample_count,
+      refreshed_at = now()
+    where (t.interval_end, t.avg_stock_price, t.min_stock_price, t.max_stock_price, t.first_stock_price, t.last_stock_price, t.sample_count)
+      is distinct from (excluded.interval_end, excluded.avg_stock_price, excluded.min_stock_price, excluded.max_stock_price, excluded.first_stock_price, excluded.last_stock_price, excluded.sample_count);
     get diagnostics stock_buckets = row_count;
+    delete from public.stock_price_summary as t
+    where not exists (select from public.synthetic_data as s where etl.bucket_10m(s."timestamp") = t.interval_start);
 
-    delete from public.sales_trend_summary;
-    insert into public.sales_trend_summary (interval_start, interval_end, avg_sales_trend, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count)
-    select * from etl.sales_trend_rollup;
+    insert into public.sales_trend_summary as t (interval_start, interval_end, avg_sales_trend, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count)
+    select * from etl.sales_trend_rollup
+    on conflict (interval_start) do update set
+      interval_end = excluded.interval_end,
+      avg_sales_trend = excluded.avg_sales_trend,
+      min_sales_trend = excluded.min_sales_trend,
+      max_sales_trend = excluded.max_sales_trend,
+      first_sales_trend = excluded.first_sales_trend,
+      last_sales_trend = excluded.last_sales_trend,
+      sample_count = excluded.sample_count,
+      refreshed_at = now()
+    where (t.interval_end, t.avg_sales_trend, t.min_sales_trend, t.max_sales_trend, t.first_sales_trend, t.last_sales_trend, t.sample_count)
+      is distinct from (excluded.interval_end, excluded.avg_sales_trend, excluded.min_sales_trend, excluded.max_sales_trend, excluded.first_sales_trend, excluded.last_sales_trend, excluded.sample_count);
     get diagnostics sales_buckets = row_count;
+    delete from public.sales_trend_summary as t
+    where not exists (select from public.synthetic_data as s where etl.bucket_20m(s."timestamp") = t.interval_start);
     return;
   end if;
 
