@@ -164,10 +164,13 @@ describe('the pipeline, end to end', () => {
   it('stores the Kafka record timestamp and the ingestion time, so latency is a SQL query', async () => {
     const { rows: [r] } = await admin.query(`
       select count(*) filter (where kafka_timestamp is null)::int as missing,
+             count(*) filter (where extract(milliseconds from kafka_timestamp)::int % 1000 <> 0)::int as with_ms,
              count(*) filter (where ingested_at < kafka_timestamp)::int as before_sent,
              percentile_cont(0.5) within group (order by extract(epoch from ingested_at - kafka_timestamp)) as p50_s
       from synthetic_data`);
     expect(r.missing).toBe(0);
+    // Kept to the millisecond (most send times are not on a whole second).
+    expect(r.with_ms).toBeGreaterThan(527_040 / 2);
     expect(r.before_sent).toBe(0);
     expect(r.p50_s).toBeGreaterThan(0);
   });
@@ -191,7 +194,8 @@ describe('the pipeline, end to end', () => {
     const { type } = readAvsc(SCHEMA_FILE);
     const lateId = 527_041;
     const afterId = 527_042;
-    const late = { id: lateId, timestamp: Date.UTC(2024, 0, 1, 0, 5, 30), stock_price: 5000, sales_trend: 1 };
+    // Sub-second on purpose: Debezium 3.6's unnest inserts dropped the milliseconds.
+    const late = { id: lateId, timestamp: Date.UTC(2024, 0, 1, 0, 5, 30, 123), stock_price: 5000, sales_trend: 1 };
     const after = { id: afterId, timestamp: Date.UTC(2024, 6, 1, 12, 0), stock_price: 10, sales_trend: 10 };
     const dlqBefore = await topicSize(kafkaAdminClient, DLQ_TOPIC);
 
@@ -213,8 +217,11 @@ describe('the pipeline, end to end', () => {
     }
     try {
       await waitForSink();
-      const landed = await admin.query('select id, stock_price from synthetic_data where id in ($1, $2) order by id', [lateId, afterId]);
-      expect(landed.rows).toEqual([{ id: String(lateId), stock_price: 5000 }, { id: String(afterId), stock_price: 10 }]);
+      const landed = await admin.query('select id, stock_price, "timestamp" from synthetic_data where id in ($1, $2) order by id', [lateId, afterId]);
+      expect(landed.rows).toEqual([
+        { id: String(lateId), stock_price: 5000, timestamp: new Date(late.timestamp) },
+        { id: String(afterId), stock_price: 10, timestamp: new Date(after.timestamp) },
+      ]);
 
       await until(async () => (await topicSize(kafkaAdminClient, DLQ_TOPIC)) > dlqBefore, 30_000, 'the poison message in the dead letter queue');
       // The next run (ours, or pg_cron's if it came first) refreshes that old bucket.

@@ -1,0 +1,72 @@
+// @ts-check
+// Shared by the benchmarks: put the pipeline back to empty, and time a load.
+import fs from 'node:fs';
+import path from 'node:path';
+import { applyConnectors, connectApi } from '../scripts/lib/connectors.mjs';
+import { SINK_CONNECTOR, DLQ_TOPIC, consumerLag, kafkaAdmin } from '../scripts/lib/pipeline.mjs';
+import { pgClient } from '../scripts/lib/platform.mjs';
+import { delay } from '../scripts/lib/procs.mjs';
+
+/** @typedef {import('../scripts/lib/env.mjs').Config} Config */
+
+/**
+ * Empties the pipeline: connector, topics, its consumer group, tables, the
+ * producer's checkpoints. Then applies the connector again. Destructive: only
+ * benchmarks call it, and they say so first.
+ * @param {Config} config
+ */
+export async function resetPipeline(config) {
+  await connectApi(config, 'DELETE', `/connectors/${SINK_CONNECTOR}`);
+  for (let i = 0; i < 100; i++) {
+    if ((await connectApi(config, 'GET', `/connectors/${SINK_CONNECTOR}`)).status === 404) break;
+    await delay(100);
+  }
+  const admin = kafkaAdmin(config);
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    const topics = [config.pipeline.topic, config.pipeline.rejectedTopic, DLQ_TOPIC].filter((t) => existing.includes(t));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 30_000 });
+    await admin.deleteGroups([`connect-${SINK_CONNECTOR}`]).catch(() => {});
+    // Topic deletion is asynchronous in Kafka: wait until it is really gone.
+    for (let i = 0; i < 100 && (await admin.listTopics()).some((t) => topics.includes(t)); i++) await delay(100);
+    await admin.createTopics({ topics: [{ topic: config.pipeline.topic, numPartitions: config.pipeline.partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  const db = pgClient(config);
+  await db.connect();
+  try {
+    await db.query('truncate synthetic_data, stock_price_summary, sales_trend_summary, etl.touched_buckets');
+  } finally {
+    await db.end();
+  }
+  fs.rmSync(path.join(config.runDir, 'producer'), { recursive: true, force: true });
+  await applyConnectors(config, { log: () => {} });
+}
+
+/**
+ * Waits until the sink has consumed the topic, then reads the load's times
+ * from the table itself (ingested_at), so polling adds nothing to them.
+ * @param {Config} config @param {number} expectedRows
+ */
+export async function waitLoaded(config, expectedRows, timeoutMs = 300_000) {
+  const db = pgClient(config);
+  await db.connect();
+  const admin = kafkaAdmin(config);
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows: [r] } = await db.query('select count(*)::int as n, min(ingested_at) as first, max(ingested_at) as last from synthetic_data');
+      if (r.n >= expectedRows && (await consumerLag(admin, config.pipeline.topic, `connect-${SINK_CONNECTOR}`).catch(() => 1)) === 0) {
+        return { rows: r.n, first: new Date(r.first).getTime(), last: new Date(r.last).getTime() };
+      }
+      if (Date.now() > deadline) throw new Error(`only ${r.n} of ${expectedRows} rows landed in ${timeoutMs / 1000} s`);
+      await delay(200);
+    }
+  } finally {
+    await db.end();
+    await admin.disconnect();
+  }
+}
