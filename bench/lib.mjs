@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyConnectors, connectApi } from '../scripts/lib/connectors.mjs';
-import { SINK_CONNECTOR, DLQ_TOPIC, consumerLag, kafkaAdmin } from '../scripts/lib/pipeline.mjs';
+import { SINK_CONNECTOR, DLQ_TOPIC, consumerLag, kafkaAdmin, runEtl } from '../scripts/lib/pipeline.mjs';
 import { pgClient } from '../scripts/lib/platform.mjs';
 import { delay } from '../scripts/lib/procs.mjs';
 
@@ -68,5 +68,51 @@ export async function waitLoaded(config, expectedRows, timeoutMs = 300_000) {
   } finally {
     await db.end();
     await admin.disconnect();
+  }
+}
+
+/**
+ * The ETL procedure's times on the loaded table: full rebuild, and incremental
+ * runs after one minute and after one hour of new rows (a row a minute, as in
+ * the dataset), median of `runs` each. The new rows are removed afterwards.
+ * @param {Config} config @param {number} runs
+ */
+export async function etlTimes(config, runs) {
+  const median = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const admin = pgClient(config);
+  await admin.connect();
+  try {
+    const { rows: [facts] } = await admin.query('select count(*)::int as n, max(id) as max_id, max("timestamp") as newest from synthetic_data');
+    if (facts.n === 0) throw new Error('synthetic_data is empty: run `npm start` first');
+    const full = [];
+    for (let i = 0; i < runs; i++) full.push((await runEtl(config, { full: true })).ms);
+    let nextId = Number(facts.max_id) + 1;
+    let nextTs = new Date(facts.newest).getTime() + 60_000;
+    const added = [];
+    /** @param {number} minutes */
+    const incremental = async (minutes) => {
+      const times = [];
+      for (let i = 0; i < runs; i++) {
+        const params = [];
+        const values = [];
+        for (let m = 0; m < minutes; m++) {
+          params.push(nextId, new Date(nextTs), 100 + m, 200 + m);
+          const n = params.length;
+          values.push(`($${n - 3}, $${n - 2}, $${n - 1}, $${n})`);
+          added.push(nextId++);
+          nextTs += 60_000;
+        }
+        await admin.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values ${values.join(',')}`, params);
+        times.push((await runEtl(config)).ms);
+      }
+      return median(times);
+    };
+    const minuteMs = await incremental(1);
+    const hourMs = await incremental(60);
+    await admin.query('delete from synthetic_data where id = any($1::bigint[])', [added]);
+    await runEtl(config);
+    return { rows: facts.n, runs, fullMs: median(full), minuteMs, hourMs };
+  } finally {
+    await admin.end();
   }
 }
