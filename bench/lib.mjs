@@ -88,6 +88,7 @@ export async function etlTimes(config, runs) {
     for (let i = 0; i < runs; i++) full.push((await runEtl(config, { full: true })).ms);
     let nextId = Number(facts.max_id) + 1;
     let nextTs = new Date(facts.newest).getTime() + 60_000;
+    /** @type {number[]} */
     const added = [];
     /** @param {number} minutes */
     const incremental = async (minutes) => {

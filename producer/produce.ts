@@ -84,6 +84,10 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
     logLevel: logLevel.WARN,
     logCreator: () => ({ namespace, log: entry }) => log(`kafka ${namespace}: ${entry.message}`),
     connectionTimeout: 3000,
+    // Reconnects (metadata, the broker coming back) keep trying for about five
+    // minutes: a broker restart must not end the run. Sends themselves retry
+    // without end (idempotent producer); the stall warning says what is going on.
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 30 },
   });
   const admin = kafka.admin({ retry: { retries: 2 } });
   try {
@@ -260,11 +264,18 @@ async function stream(ctx: StreamContext): Promise<Summary> {
           rejectedLane = rejectedLane.then(() => producer.send({ topic: ctx.rejectedTopic, messages: rejected, acks: -1 }));
           sends.push(rejectedLane);
         }
-        inFlight.push({ done: Promise.all(sends), nextRow: chunkEnd, sent, rejected: rejected.length });
+        const done = Promise.all(sends);
+        // A failure surfaces where the oldest chunk is awaited; the chunks after
+        // it must not crash the process as unhandled rejections meanwhile.
+        done.catch(() => {});
+        inFlight.push({ done, nextRow: chunkEnd, sent, rejected: rejected.length });
         while (inFlight.length > (ctx.pace.mode === 'max' ? MAX_CHUNKS_IN_FLIGHT : 0)) await settleOldest();
       }
     }
     while (inFlight.length > 0) await settleOldest();
+  } catch (err) {
+    // What Kafka acknowledged is checkpointed already: say where to resume.
+    throw new ProduceError(`Kafka stopped taking rows (${(err as Error).message}); ${acked.nextRow.toLocaleString('en')} rows are checkpointed: start Kafka (\`npm run platform:up\`) and run again to resume`);
   } finally {
     clearInterval(stallTimer);
     progress.stop();

@@ -635,6 +635,7 @@ export function services(config) {
       const java = requireJava(config, 17);
       if (!fs.existsSync(pluginDir(config))) throw new FatalError(`${pluginDir(config)} is missing: run \`npm run platform:fetch\``);
       const props = path.join(config.runDir, 'connect.properties');
+      fs.mkdirSync(config.runDir, { recursive: true });
       fs.writeFileSync(props, connectWorkerProperties(config));
       startDetached({
         cmd: java,
@@ -651,7 +652,30 @@ export function services(config) {
     stop: jvmStop('connect'),
   };
 
-  return [postgres, kafka, registry, connect];
+  /** @type {Service} */
+  const watchdog = {
+    name: 'watchdog',
+    address: `watches ${config.connect.url}`,
+    ports: [],
+    logFile: log('watchdog'),
+    hint: 'the watchdog is a node script (scripts/watchdog.mjs); its log says why it stopped',
+    after: ['connect'],
+    pid: jvmPid('watchdog'),
+    removePid: () => fs.rmSync(pidFile('watchdog'), { force: true }),
+    async start() {
+      startDetached({
+        cmd: process.execPath,
+        args: [path.join(config.root, 'scripts', 'watchdog.mjs'), marker('watchdog')],
+        env: { ...process.env, STATE_DIR: config.stateDir, CACHE_DIR: config.cacheDir, CONNECT_PORT: String(config.connect.port) },
+        logFile: log('watchdog'),
+        pidFile: pidFile('watchdog'),
+      });
+    },
+    ready: async () => watchdog.pid().state === 'running',
+    stop: jvmStop('watchdog'),
+  };
+
+  return [postgres, kafka, registry, connect, watchdog];
 }
 
 /**

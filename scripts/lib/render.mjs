@@ -79,6 +79,9 @@ export function connectWorkerProperties(config) {
     'connector.client.config.override.policy': 'All',
     // Sink offsets are committed this often: it bounds how stale `npm run status` lag can be.
     'offset.flush.interval.ms': 1000,
+    // A worker that died hands its tasks on after this delay (default 5 min):
+    // long enough for a quick restart to take them back, short enough to fail over.
+    'scheduled.rebalance.max.delay.ms': 10000,
   });
 }
 

@@ -7,7 +7,7 @@ import { ourPids } from '../../scripts/lib/platform.mjs';
 import { portTaken } from '../../scripts/lib/procs.mjs';
 import { cli, uniqueName } from './helpers.js';
 
-const SERVICES = ['postgres', 'kafka', 'registry', 'connect'];
+const SERVICES = ['postgres', 'kafka', 'registry', 'connect', 'watchdog'];
 const PORTS = [config.pg.port, config.kafka.port, config.kafka.controllerPort, config.registry.port, config.registry.managementPort, config.connect.port];
 
 describe('platform life cycle', () => {
@@ -22,7 +22,7 @@ describe('platform life cycle', () => {
     const subject = uniqueName('lifecycle-value');
     const schema = JSON.stringify({ type: 'record', name: 'Kept', fields: [{ name: 'n', type: 'int' }] });
     const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject });
-    expect(ourPids(config).length).toBeGreaterThanOrEqual(4);
+    expect(ourPids(config).length).toBeGreaterThanOrEqual(5);
 
     const down = await cli('platform.mjs', ['down']);
     expect(down.code, down.stderr).toBe(0);

@@ -144,7 +144,7 @@ describe('the real platform', () => {
   it('is what status reports as ready', async () => {
     const res = await cli('platform.mjs', ['status'], {}, 30_000);
     expect(res.code, res.stdout).toBe(0);
-    for (const name of ['postgres', 'kafka', 'registry', 'connect']) expect(res.stdout).toMatch(new RegExp(`${name} .* ready`));
+    for (const name of ['postgres', 'kafka', 'registry', 'connect', 'watchdog']) expect(res.stdout).toMatch(new RegExp(`${name} .* ready`));
     expect(res.stdout).toContain(config.registry.ccompatUrl);
   });
 });

@@ -1,0 +1,151 @@
+// Faults during a full-year load: each ends with exactly 527,040 distinct rows,
+// nothing in the dead letter queue for it, and summaries equal to a full
+// recompute. Each test empties the pipeline first and leaves it loaded.
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config, loadConfig, ROOT } from '../../scripts/lib/env.mjs';
+import { migrate } from '../../scripts/lib/db.mjs';
+import { connectApi } from '../../scripts/lib/connectors.mjs';
+import { DLQ_TOPIC, SINK_CONNECTOR, kafkaAdmin, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
+import { pgClient, services, up } from '../../scripts/lib/platform.mjs';
+import { isAlive, readText, stopPid } from '../../scripts/lib/procs.mjs';
+import { resetPipeline, waitLoaded } from '../../bench/lib.mjs';
+import { dist, tempDir, until } from './helpers.js';
+
+const ROWS = 527_040;
+const report: string[][] = [];
+let db = pgClient(config);
+const admin = kafkaAdmin(config);
+
+beforeAll(async () => {
+  await up(config, { log: () => {} });
+  await migrate(config);
+  await db.connect();
+  await admin.connect();
+  // The dataset the faults interrupt.
+  await dist('producer/generate-cli.js', ['--out', config.datasetFile]).done;
+}, 120_000);
+
+afterAll(async () => {
+  await db.end();
+  await admin.disconnect();
+  console.log(`\nfaults during a full-year load\n${['fault', 'expected', 'found', 'duplicates', 'dead letters', 'seconds to recover'].join(' | ')}\n${report.map((r) => r.join(' | ')).join('\n')}`);
+});
+
+const rowsLanded = async () => Number((await db.query('select count(*)::int as n from synthetic_data')).rows[0].n);
+const pidOf = (name: string) => Number(readText(path.join(config.runDir, `${name}.pid`)));
+
+/** Starts the full-year load, runs `fault` once some rows have landed, then checks the invariants. */
+async function loadThrough(name: string, fault: () => Promise<{ recovered: () => Promise<void> } | void>) {
+  await resetPipeline(config);
+  const dlqBefore = await topicSize(admin, DLQ_TOPIC);
+  let producer = dist('producer/cli.js', ['--file', config.datasetFile], {}, 600_000);
+  await until(async () => (await rowsLanded()) > 100_000, 120_000, '100,000 rows before the fault');
+  const faultAt = Date.now();
+  const outcome = await fault();
+  // Recovered once rows land again after the fault.
+  const before = await rowsLanded();
+  await until(async () => (await rowsLanded()) > before || before === ROWS, 180_000, 'rows landing again');
+  const recoverySeconds = (Date.now() - faultAt) / 1000;
+  await outcome?.recovered();
+  let res = await producer.done;
+  if (res.signal === 'SIGKILL') {
+    // The producer itself was the fault: run it again, as a user would.
+    producer = dist('producer/cli.js', ['--file', config.datasetFile], {}, 600_000);
+    res = await producer.done;
+    expect(res.stderr).toMatch(/resuming at row/);
+  }
+  expect(res.code, res.stderr).toBe(0);
+  await waitLoaded(config, ROWS, 300_000);
+
+  const { rows: [r] } = await db.query('select count(*)::int as n, count(distinct id)::int as distinct_ids, min(id)::int as lo, max(id)::int as hi from synthetic_data');
+  const dead = (await topicSize(admin, DLQ_TOPIC)) - dlqBefore;
+  report.push([name, String(ROWS), String(r.n), String(r.n - r.distinct_ids), String(dead), recoverySeconds.toFixed(1)]);
+  expect(r).toEqual({ n: ROWS, distinct_ids: ROWS, lo: 1, hi: ROWS });
+  expect(dead).toBe(0);
+  await runEtl(config);
+  await expectSummariesEqualRecompute();
+}
+
+async function expectSummariesEqualRecompute() {
+  for (const [table, view, value] of [['stock_price_summary', 'etl.stock_price_rollup', 'stock_price'], ['sales_trend_summary', 'etl.sales_trend_rollup', 'sales_trend']]) {
+    const cols = `interval_start, interval_end, min_${value}, max_${value}, first_${value}, last_${value}, sample_count, round(avg_${value}::numeric, 9)`;
+    const { rows: [diff] } = await db.query(`select
+      (select count(*) from (select ${cols} from ${table} except select ${cols} from ${view}) a)::int as extra,
+      (select count(*) from (select ${cols} from ${view} except select ${cols} from ${table}) b)::int as missing`);
+    expect(diff, table).toEqual({ extra: 0, missing: 0 });
+  }
+}
+
+const connectService = () => services(config).find((s) => s.name === 'connect')!;
+
+describe('faults during a full-year load', () => {
+  it('the Connect worker killed with SIGKILL, then restarted', async () => {
+    await loadThrough('Connect worker SIGKILL', async () => {
+      process.kill(pidOf('connect'), 'SIGKILL');
+      await until(async () => !isAlive(pidOf('connect')), 10_000, 'the worker gone');
+      await up(config, { log: () => {} });
+    });
+  }, 600_000);
+
+  it('the Kafka broker killed with SIGKILL, then restarted', async () => {
+    await loadThrough('Kafka broker SIGKILL', async () => {
+      process.kill(pidOf('kafka'), 'SIGKILL');
+      await until(async () => !isAlive(pidOf('kafka')), 10_000, 'the broker gone');
+      await up(config, { log: () => {} });
+    });
+  }, 600_000);
+
+  it('PostgreSQL restarted', async () => {
+    await loadThrough('PostgreSQL restart', async () => {
+      const postgres = services(config).find((s) => s.name === 'postgres')!;
+      await db.end().catch(() => {});
+      await postgres.stop();
+      await up(config, { log: () => {} });
+      db = pgClient(config);
+      await db.connect();
+    });
+  }, 600_000);
+
+  it('the producer killed with SIGKILL and run again', async () => {
+    const file = config.datasetFile;
+    await loadThrough('producer SIGKILL', async () => {
+      process.kill(await findProducerPid(file), 'SIGKILL');
+    });
+  }, 600_000);
+
+  it('two Connect workers in one group, one killed: its tasks move to the other', async () => {
+    // A second worker of the same group on its own port and state folder.
+    const stateDir = tempDir('worker2');
+    const port = 18_083;
+    const second = services(loadConfig(ROOT, { ...process.env, STATE_DIR: stateDir, CONNECT_PORT: String(port) })).find((s) => s.name === 'connect')!;
+    await second.start();
+    await until(async () => second.ready(), 60_000, 'the second worker');
+    try {
+      await loadThrough('one of two workers SIGKILL', async () => {
+        process.kill(pidOf('connect'), 'SIGKILL');
+        // Every task ends up RUNNING on the survivor (after the group's rebalance delay).
+        const survivor = { ...config, connect: { ...config.connect, url: `http://127.0.0.1:${port}` } };
+        await until(async () => {
+          const { json } = await connectApi(survivor, 'GET', `/connectors/${SINK_CONNECTOR}/status`);
+          const tasks = json?.tasks ?? [];
+          return tasks.length === config.pipeline.partitions && tasks.every((t: { worker_id: string; state: string }) => t.worker_id.endsWith(`:${port}`) && t.state === 'RUNNING');
+        }, 120_000, 'all tasks on the second worker');
+      });
+    } finally {
+      const pid = second.pid();
+      if (pid.state === 'running') await stopPid(pid.pid);
+      await up(config, { log: () => {} });
+    }
+  }, 600_000);
+});
+
+async function findProducerPid(file: string) {
+  const fs = await import('node:fs');
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = (readText(`/proc/${entry}/cmdline`) ?? '').split('\0');
+    if (argv.some((a) => a.endsWith('dist/producer/cli.js')) && argv.includes(file)) return Number(entry);
+  }
+  throw new Error('no producer running');
+}
