@@ -8,7 +8,7 @@ import { ProduceError, produce, summaryLine } from './produce.js';
 
 class UsageError extends Error {}
 
-const USAGE = 'usage: npm run produce -- [--file <parquet>] [--rate <rows/s> | --speed <factor>] [--limit <rows>] [--from-id <id>] [--restart] [--topic <name>] [--partitions <n>]';
+const USAGE = 'usage: npm run produce -- [--file <parquet>] [--rate <rows/s> | --speed <factor>] [--limit <rows>] [--from-id <id>] [--restart] [--topic <name>] [--partitions <n>] [--schema <file.avsc>]';
 
 function positive(name: string, raw: string | undefined, integer = true): number | undefined {
   if (raw === undefined) return undefined;
@@ -32,6 +32,7 @@ async function main() {
         restart: { type: 'boolean', default: false },
         topic: { type: 'string', default: config.pipeline.topic },
         partitions: { type: 'string', default: String(config.pipeline.partitions) },
+        schema: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -77,6 +78,7 @@ async function main() {
     compression: config.producer.compression,
     chunkRows: config.producer.chunkRows,
     batchMessages: config.producer.batchMessages,
+    schemaFile: values.schema,
     signal: controller.signal,
   });
   console.log(summaryLine(summary));

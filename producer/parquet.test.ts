@@ -102,7 +102,7 @@ describe('bad Parquet input', () => {
 
   it('hands bad rows to validation, which gives each a reason', async () => {
     const { rows } = await readAll(fixture('bad_rows.parquet'));
-    const verdicts = rows.map(validateRow);
+    const verdicts = rows.map((row) => validateRow(row));
     expect(verdicts.map((v) => (v.ok ? 'ok' : v.reason))).toEqual([
       'ok', 'id is missing', 'id -3 is not positive', 'timestamp is missing', 'stock_price is NaN',
       'sales_trend is -Infinity', 'stock_price is Infinity', 'id "abc" is not an integer', 'stock_price is missing', 'ok',

@@ -24,10 +24,22 @@ describe('validateRow', () => {
     [{ sales_trend: -Infinity }, 'sales_trend is -Infinity'],
     [{ sales_trend: null }, 'sales_trend is missing'],
     [{ stock_price: '12.5' }, 'stock_price has type string, not a number'],
+    [{ stock_price: -0.5 }, 'stock_price -0.5 is negative'],
+    [{ sales_trend: -3 }, 'sales_trend -3 is negative'],
+    [{ timestamp: Date.UTC(2999, 0, 1) }, 'timestamp 2999-01-01T00:00:00.000Z is more than a year in the future'],
   ])('rejects %o with a reason', (change, reason) => {
     const verdict = validateRow({ ...good, ...change });
     expect(verdict.ok).toBe(false);
     expect(!verdict.ok && verdict.reason).toContain(reason);
+  });
+});
+
+describe('timestamps', () => {
+  it('accepts old, out-of-order and near-future rows: the ETL handles late rows', () => {
+    const now = Date.UTC(2026, 10, 24);
+    expect(validateRow({ ...good, timestamp: Date.UTC(1999, 0, 1) }, now).ok).toBe(true);
+    expect(validateRow({ ...good, timestamp: now + 30 * 86_400_000 }, now).ok).toBe(true);
+    expect(validateRow({ ...good, timestamp: now + 400 * 86_400_000 }, now).ok).toBe(false);
   });
 });
 

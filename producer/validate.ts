@@ -44,18 +44,26 @@ export function parseTimestamp(value: unknown): number | string {
   return Math.trunc(ms);
 }
 
+/** Prices and sales are never negative: the demo floors the price at 1. */
 function parseNumber(name: string, value: unknown): number | string {
   if (value === null || value === undefined) return `${name} is missing`;
   if (typeof value !== 'number') return `${name} has type ${typeof value}, not a number`;
   if (!Number.isFinite(value)) return `${name} is ${value}`;
+  if (value < 0) return `${name} ${value} is negative`;
   return value;
 }
 
-export function validateRow(row: RawRow): Verdict {
+/** Rows stamped further ahead than this are a clock or unit error, not data. */
+export const MAX_FUTURE_MS = 366 * 24 * 3600 * 1000;
+
+export function validateRow(row: RawRow, now = Date.now()): Verdict {
   const id = parseId(row.id);
   if (typeof id === 'string') return { ok: false, reason: id };
   const timestamp = parseTimestamp(row.timestamp);
   if (typeof timestamp === 'string') return { ok: false, reason: timestamp };
+  if (timestamp > now + MAX_FUTURE_MS) {
+    return { ok: false, reason: `timestamp ${new Date(timestamp).toISOString()} is more than a year in the future` };
+  }
   const stock = parseNumber('stock_price', row.stock_price);
   if (typeof stock === 'string') return { ok: false, reason: stock };
   const sales = parseNumber('sales_trend', row.sales_trend);
