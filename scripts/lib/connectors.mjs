@@ -91,15 +91,21 @@ export async function applyConnectors(config, { timeoutMs = 90_000, log = consol
   return results;
 }
 
-/** @param {Config} config @param {string} name @param {number} deadline */
-async function waitRunning(config, name, deadline) {
+/**
+ * A FAILED state right after a PUT may be the old tasks' (a reconfiguration
+ * restarts them, and the watchdog restarts failed ones): fail only when it lasts.
+ * @param {Config} config @param {string} name @param {number} deadline
+ */
+async function waitRunning(config, name, deadline, failGraceMs = 15_000) {
   let last = { state: 'pending', detail: '' };
+  let failingSince = 0;
   for (;;) {
     const { status, json } = await connectApi(config, 'GET', `/connectors/${encodeURIComponent(name)}/status`);
     if (status === 200) {
       last = assessStatus(json);
       if (last.state === 'running') return last;
-      if (last.state === 'failed') {
+      failingSince = last.state === 'failed' ? failingSince || Date.now() : 0;
+      if (last.state === 'failed' && Date.now() - failingSince > failGraceMs) {
         console.error(/** @type {any} */ (last).trace);
         throw new FatalError(`${name} failed (${last.detail}); the trace above says why, the worker log is .local/logs/connect.log`);
       }
