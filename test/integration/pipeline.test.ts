@@ -2,7 +2,7 @@
 // connectors RUNNING -> produce -> poll PostgreSQL -> check. Runs `npm start`
 // itself and checks the result against the Parquet file with computations of
 // its own, not the pipeline's SQL.
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '../../scripts/lib/env.mjs';
@@ -190,8 +190,10 @@ describe('the pipeline, end to end', () => {
 
   it('refreshes an old bucket when a late row lands in it, and lands valid rows around a poison message, which goes to the dead letter queue', async () => {
     const registry = new SchemaRegistry({ host: config.registry.ccompatUrl });
-    const schemaId = await registry.getLatestSchemaId(config.pipeline.subject);
-    const { type } = readAvsc(SCHEMA_FILE);
+    // The id of the schema these records are written in (registering it again
+    // returns that id): the subject's latest version may be a newer one.
+    const { type, text } = readAvsc(SCHEMA_FILE);
+    const { id: schemaId } = await registry.register({ type: SchemaType.AVRO, schema: text }, { subject: config.pipeline.subject });
     const lateId = 527_041;
     const afterId = 527_042;
     // Sub-second on purpose: Debezium 3.6's unnest inserts dropped the milliseconds.
