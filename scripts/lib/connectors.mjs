@@ -3,6 +3,7 @@
 // config. Applied with PUT /connectors/<name>/config, so re-applying is safe.
 import fs from 'node:fs';
 import path from 'node:path';
+import kafkajs from 'kafkajs';
 import { FatalError } from './platform.mjs';
 import { delay } from './procs.mjs';
 
@@ -68,10 +69,28 @@ export function assessStatus(status) {
 }
 
 /**
+ * The sink's topic, with the configured partitions, before the sink subscribes:
+ * a subscription to a missing topic would have the broker create it with one.
+ * @param {Config} config
+ */
+async function ensurePipelineTopic(config) {
+  const admin = new kafkajs.Kafka({ clientId: 'kafka-pg-pipeline-connectors', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING }).admin();
+  try {
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: config.pipeline.topic, numPartitions: config.pipeline.partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } catch (err) {
+    throw new FatalError(`Kafka is not reachable at ${config.kafka.bootstrap} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/**
  * PUTs every connector and waits until it and all its tasks run.
  * @param {Config} config @param {{ timeoutMs?: number, log?: (line: string) => void }} [opts]
  */
 export async function applyConnectors(config, { timeoutMs = 90_000, log = console.log } = {}) {
+  await ensurePipelineTopic(config);
   const results = [];
   for (const { name, body } of connectorFiles(config)) {
     // Right after start the REST API may answer 409 (rebalancing) or 5xx: retry a while.
@@ -104,6 +123,11 @@ async function waitRunning(config, name, deadline, failGraceMs = 15_000) {
     if (status === 200) {
       last = assessStatus(json);
       if (last.state === 'running') return last;
+      if (last.state === 'failed' && failingSince === 0) {
+        // Failed before this apply (say, the role did not exist yet): try again now
+        // rather than wait for the watchdog's backoff.
+        await connectApi(config, 'POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
+      }
       failingSince = last.state === 'failed' ? failingSince || Date.now() : 0;
       if (last.state === 'failed' && Date.now() - failingSince > failGraceMs) {
         console.error(/** @type {any} */ (last).trace);

@@ -27,7 +27,8 @@ export function kafkaServerProperties(config) {
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
     'log.dirs': kafkaLogDir(config),
-    'num.partitions': 1,
+    // Topics created on first use get as many partitions as the pipeline's.
+    'num.partitions': config.pipeline.partitions,
     'offsets.topic.replication.factor': 1,
     'offsets.topic.num.partitions': 10,
     'transaction.state.log.replication.factor': 1,

@@ -10,7 +10,7 @@ import { DLQ_TOPIC, SINK_CONNECTOR, kafkaAdmin, runEtl, topicSize } from '../../
 import { pgClient, services, up } from '../../scripts/lib/platform.mjs';
 import { isAlive, readText, stopPid } from '../../scripts/lib/procs.mjs';
 import { resetPipeline, waitLoaded } from '../../bench/lib.mjs';
-import { dist, tempDir, until } from './helpers.js';
+import { dist, tempDir, until, NO_DIFFERENCE, summariesDifferFromRecompute } from './helpers.js';
 
 const ROWS = 527_040;
 const report: string[][] = [];
@@ -68,13 +68,7 @@ async function loadThrough(name: string, fault: () => Promise<{ recovered: () =>
 }
 
 async function expectSummariesEqualRecompute() {
-  for (const [table, view, value] of [['stock_price_summary', 'etl.stock_price_rollup', 'stock_price'], ['sales_trend_summary', 'etl.sales_trend_rollup', 'sales_trend']]) {
-    const cols = `interval_start, interval_end, min_${value}, max_${value}, first_${value}, last_${value}, sample_count, round(avg_${value}::numeric, 9)`;
-    const { rows: [diff] } = await db.query(`select
-      (select count(*) from (select ${cols} from ${table} except select ${cols} from ${view}) a)::int as extra,
-      (select count(*) from (select ${cols} from ${view} except select ${cols} from ${table}) b)::int as missing`);
-    expect(diff, table).toEqual({ extra: 0, missing: 0 });
-  }
+  expect(await summariesDifferFromRecompute(db)).toEqual(NO_DIFFERENCE);
 }
 
 const connectService = () => services(config).find((s) => s.name === 'connect')!;

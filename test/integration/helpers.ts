@@ -109,3 +109,24 @@ export async function partitionEnds(brokers: string[], topic: string) {
 export async function endOffsetSum(brokers: string[], topic: string) {
   return (await partitionEnds(brokers, topic)).reduce((sum, n) => sum + n, 0);
 }
+
+/**
+ * The invariant: each summary table equals a full recompute from the raw
+ * table (the etl.*_rollup views), bucket for bucket.
+ */
+export async function summariesDifferFromRecompute(db: { query: (sql: string) => Promise<{ rows: { extra: number; missing: number }[] }> }) {
+  const out: Record<string, { extra: number; missing: number }> = {};
+  for (const [table, view, value] of [['stock_price_summary', 'etl.stock_price_rollup', 'stock_price'], ['sales_trend_summary', 'etl.sales_trend_rollup', 'sales_trend']]) {
+    const cols = `interval_start, interval_end, min_${value}, max_${value}, first_${value}, last_${value}, sample_count, round(avg_${value}::numeric, 9)`;
+    const { rows: [diff] } = await db.query(`select
+      (select count(*) from (select ${cols} from ${table} except select ${cols} from ${view}) a)::int as extra,
+      (select count(*) from (select ${cols} from ${view} except select ${cols} from ${table}) b)::int as missing`);
+    out[table] = diff;
+  }
+  return out;
+}
+
+export const NO_DIFFERENCE = {
+  stock_price_summary: { extra: 0, missing: 0 },
+  sales_trend_summary: { extra: 0, missing: 0 },
+};
