@@ -284,6 +284,9 @@ function chownPg(file) {
   if (user) fs.chownSync(file, user.uid, user.gid);
 }
 
+/** @param {...string} parts */
+const digest = (...parts) => crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
+
 /** @param {Config} config @param {string} [database] @param {{ user?: string, password?: string }} [who] */
 export function pgClient(config, database = config.pg.database, who = {}) {
   return new pg.Client({
@@ -489,6 +492,7 @@ export async function connectPlugins(config) {
  * @property {() => ReturnType<typeof classifyPid>} pid
  * @property {() => void} removePid
  * @property {(() => void) | undefined} [check] refuses data it cannot use, before anything starts
+ * @property {(() => string) | undefined} [fingerprint] a digest of the settings it starts with
  * @property {() => Promise<void>} start
  * @property {() => Promise<boolean>} ready
  * @property {(() => Promise<void>) | undefined} [afterReady]
@@ -565,6 +569,7 @@ export function services(config) {
     after: [],
     check: () => { kafkaCheck(config); },
     pid: jvmPid('kafka'),
+    fingerprint: () => digest(kafkaServerProperties(config), config.kafka.heap),
     removePid: () => fs.rmSync(pidFile('kafka'), { force: true }),
     async start() {
       const java = requireJava(config, 17);
@@ -589,6 +594,7 @@ export function services(config) {
     hint: 'Apicurio needs Java 21+ (REGISTRY_JAVA_HOME) and reaches PostgreSQL as the registry role; the log names which failed',
     after: ['postgres'],
     pid: jvmPid('registry'),
+    fingerprint: () => digest(JSON.stringify(config.registry), config.pg.host, String(config.pg.port)),
     removePid: () => fs.rmSync(pidFile('registry'), { force: true }),
     async start() {
       const java = registryJava(config);
@@ -630,6 +636,7 @@ export function services(config) {
     hint: 'Connect needs Kafka and the plugins under .local/connect-plugins; `npm run platform:fetch -- --refresh` fetches them again',
     after: ['kafka'],
     pid: jvmPid('connect'),
+    fingerprint: () => digest(connectWorkerProperties(config), JSON.stringify(connectEnv(config)), config.connect.heap),
     removePid: () => fs.rmSync(pidFile('connect'), { force: true }),
     async start() {
       const java = requireJava(config, 17);
@@ -758,16 +765,26 @@ async function ensureUp(config, svc, t0) {
     name: svc.name, address: svc.address, state, seconds: (Date.now() - t0) / 1000, log: path.relative(config.root, svc.logFile),
   });
   const info = svc.pid();
+  const fingerprintFile = path.join(config.runDir, `${svc.name}.fingerprint`);
+  const fingerprint = svc.fingerprint?.() ?? '';
+  let restarted = false;
   if (info.state === 'running') {
-    await waitReady(config, svc, info.pid);
-    await svc.afterReady?.();
-    return row('running (reused)');
+    // A running service started with other settings (a port, a heap, a
+    // password in .env) is restarted, not silently reused.
+    if (fingerprint === (readText(fingerprintFile) ?? fingerprint)) {
+      await waitReady(config, svc, info.pid);
+      await svc.afterReady?.();
+      return row('running (reused)');
+    }
+    await svc.stop();
+    restarted = true;
   }
   await svc.start();
+  fs.writeFileSync(fingerprintFile, fingerprint);
   const pid = svc.pid();
   await waitReady(config, svc, pid.state === 'running' ? pid.pid : null);
   await svc.afterReady?.();
-  return row('started');
+  return row(restarted ? 'restarted (settings changed)' : 'started');
 }
 
 /** Polls readiness until the timeout, failing early if the process dies. */

@@ -17,6 +17,17 @@ describe('platform life cycle', () => {
     for (const name of SERVICES) expect(res.stdout).toMatch(new RegExp(`^${name} .* running \\(reused\\)`, 'm'));
   });
 
+  it('restarts a running service whose settings changed, and only that one', async () => {
+    const changed = await cli('platform.mjs', ['up'], { CONNECT_HEAP: '-Xms256m -Xmx700m' });
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toMatch(/^connect .* restarted \(settings changed\)/m);
+    expect(changed.stdout).toMatch(/^kafka .* running \(reused\)/m);
+    const back = await cli('platform.mjs', ['up']);
+    expect(back.stdout).toMatch(/^connect .* restarted \(settings changed\)/m);
+    const again = await cli('platform.mjs', ['up']);
+    expect(again.stdout).toMatch(/^connect .* running \(reused\)/m);
+  }, 180_000);
+
   it('down stops every process of ours, status then fails, up brings all back with the schemas kept', async () => {
     const registry = new SchemaRegistry({ host: config.registry.ccompatUrl });
     const subject = uniqueName('lifecycle-value');
