@@ -30,7 +30,6 @@ export async function resetPipeline(config) {
     await admin.deleteGroups([`connect-${SINK_CONNECTOR}`]).catch(() => {});
     // Topic deletion is asynchronous in Kafka: wait until it is really gone.
     for (let i = 0; i < 100 && (await admin.listTopics()).some((t) => topics.includes(t)); i++) await delay(100);
-    await admin.createTopics({ topics: [{ topic: config.pipeline.topic, numPartitions: config.pipeline.partitions, replicationFactor: 1 }], waitForLeaders: true });
   } finally {
     await admin.disconnect();
   }
@@ -42,6 +41,7 @@ export async function resetPipeline(config) {
     await db.end();
   }
   fs.rmSync(path.join(config.runDir, 'producer'), { recursive: true, force: true });
+  // Creates the topic again, with the configured partitions, before the sink subscribes.
   await applyConnectors(config, { log: () => {} });
 }
 

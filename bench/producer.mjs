@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { $ } from 'zx';
-import kafkajs from 'kafkajs';
 import { config } from '../scripts/lib/env.mjs';
+import { kafkaAdmin } from '../scripts/lib/pipeline.mjs';
 import { table } from '../scripts/lib/render.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -35,7 +35,7 @@ try {
   console.log(`producer benchmark on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, compression ${config.producer.compression}, ${config.pipeline.partitions} partitions`);
   console.log(table(['stage', 'run', 'time', 'throughput', 'memory'], rows));
 } finally {
-  const admin = new kafkajs.Kafka({ clientId: 'bench', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING }).admin();
+  const admin = kafkaAdmin(config);
   await admin.connect().then(() => admin.deleteTopics({ topics })).catch(() => {}).finally(() => admin.disconnect());
   fs.rmSync(dir, { recursive: true, force: true });
 }

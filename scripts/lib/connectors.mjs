@@ -3,7 +3,7 @@
 // config. Applied with PUT /connectors/<name>/config, so re-applying is safe.
 import fs from 'node:fs';
 import path from 'node:path';
-import kafkajs from 'kafkajs';
+import { kafkaAdmin } from './pipeline.mjs';
 import { FatalError } from './platform.mjs';
 import { delay } from './procs.mjs';
 
@@ -74,7 +74,7 @@ export function assessStatus(status) {
  * @param {Config} config
  */
 async function ensurePipelineTopic(config) {
-  const admin = new kafkajs.Kafka({ clientId: 'kafka-pg-pipeline-connectors', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING }).admin();
+  const admin = kafkaAdmin(config);
   try {
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: config.pipeline.topic, numPartitions: config.pipeline.partitions, replicationFactor: 1 }], waitForLeaders: true });

@@ -71,23 +71,21 @@ async function expectSummariesEqualRecompute() {
   expect(await summariesDifferFromRecompute(db)).toEqual(NO_DIFFERENCE);
 }
 
-const connectService = () => services(config).find((s) => s.name === 'connect')!;
+/** SIGKILL a service of the platform, then bring it back as `npm start` would. */
+async function killAndRestart(name: 'connect' | 'kafka') {
+  const pid = pidOf(name);
+  process.kill(pid, 'SIGKILL');
+  await until(async () => !isAlive(pid), 10_000, `${name} gone`);
+  await up(config, { log: () => {} });
+}
 
 describe('faults during a full-year load', () => {
   it('the Connect worker killed with SIGKILL, then restarted', async () => {
-    await loadThrough('Connect worker SIGKILL', async () => {
-      process.kill(pidOf('connect'), 'SIGKILL');
-      await until(async () => !isAlive(pidOf('connect')), 10_000, 'the worker gone');
-      await up(config, { log: () => {} });
-    });
+    await loadThrough('Connect worker SIGKILL', () => killAndRestart('connect'));
   }, 600_000);
 
   it('the Kafka broker killed with SIGKILL, then restarted', async () => {
-    await loadThrough('Kafka broker SIGKILL', async () => {
-      process.kill(pidOf('kafka'), 'SIGKILL');
-      await until(async () => !isAlive(pidOf('kafka')), 10_000, 'the broker gone');
-      await up(config, { log: () => {} });
-    });
+    await loadThrough('Kafka broker SIGKILL', () => killAndRestart('kafka'));
   }, 600_000);
 
   it('PostgreSQL restarted', async () => {

@@ -6,7 +6,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '../../scripts/lib/env.mjs';
-import { DLQ_TOPIC, SINK_CONNECTOR, consumerLag, kafkaAdmin, roleClient, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
+import { DLQ_TOPIC, SINK_CONNECTOR, consumerLag, kafkaAdmin, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
 import { pgClient } from '../../scripts/lib/platform.mjs';
 import { readAvsc, SCHEMA_FILE } from '../../producer/avro.js';
 import { openParquet, readRowGroups } from '../../producer/parquet.js';
@@ -220,10 +220,7 @@ describe('the pipeline, end to end', () => {
 
       await until(async () => (await topicSize(kafkaAdminClient, DLQ_TOPIC)) > dlqBefore, 30_000, 'the poison message in the dead letter queue');
       // The next run (ours, or pg_cron's if it came first) refreshes that old bucket.
-      const etl = roleClient(config, 'etl');
-      await etl.connect();
-      await etl.query('CALL etl.refresh_summaries()');
-      await etl.end();
+      await runEtl(config);
       const { rows: [refreshed] } = await admin.query("select sample_count, max_stock_price, last_stock_price from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'");
       expect(refreshed).toEqual({ sample_count: 11, max_stock_price: 5000, last_stock_price: expect.any(Number) });
       await expectSummariesEqualRecompute();
