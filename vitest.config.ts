@@ -12,7 +12,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['scripts/**/*.test.ts', 'producer/**/*.test.ts'],
+          include: ['lib/**/*.test.ts', 'dataset/**/*.test.ts', 'producer/**/*.test.ts', 'platform/**/*.test.ts', 'ops/**/*.test.ts'],
         },
       },
       {

@@ -3,9 +3,9 @@
 // JSON messages without a key, a flush after every message, and a consumer
 // that inserts and commits one row at a time into a table without a key.
 import kafkajs from 'kafkajs';
-import { pgClient } from '../scripts/lib/platform.mjs';
+import { pgClient } from '#lib/pg.mjs';
 
-/** @typedef {import('../scripts/lib/env.mjs').Config} Config */
+/** @typedef {import('#lib/config.mjs').Config} Config */
 
 /**
  * @param {Config} config

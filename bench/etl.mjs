@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench:etl: the ETL alone on the loaded table (npm run bench does it too).
-import { config } from '../scripts/lib/env.mjs';
-import { table } from '../scripts/lib/render.mjs';
+import { table } from '#lib/cli.mjs';
+import { config } from '#lib/config.mjs';
 import { etlTimes } from './lib.mjs';
 
 const r = await etlTimes(config, Number(process.env.BENCH_RUNS ?? 5));

@@ -2,12 +2,14 @@
 // Shared by the benchmarks: put the pipeline back to empty, and time a load.
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyConnectors, connectApi } from '../scripts/lib/connectors.mjs';
-import { SINK_CONNECTOR, DLQ_TOPIC, consumerLag, kafkaAdmin, runEtl } from '../scripts/lib/pipeline.mjs';
-import { pgClient } from '../scripts/lib/platform.mjs';
-import { delay } from '../scripts/lib/procs.mjs';
+import { connectApi } from '#lib/connect.mjs';
+import { consumerLag, kafkaAdmin } from '#lib/kafka.mjs';
+import { pgClient } from '#lib/pg.mjs';
+import { delay } from '#lib/procs.mjs';
+import { applyConnectors } from '../ops/connectors.mjs';
+import { runEtl } from '../ops/etl.mjs';
 
-/** @typedef {import('../scripts/lib/env.mjs').Config} Config */
+/** @typedef {import('#lib/config.mjs').Config} Config */
 
 /**
  * Empties the pipeline: connector, topics, its consumer group, tables, the
@@ -16,18 +18,18 @@ import { delay } from '../scripts/lib/procs.mjs';
  * @param {Config} config
  */
 export async function resetPipeline(config) {
-  await connectApi(config, 'DELETE', `/connectors/${SINK_CONNECTOR}`);
+  await connectApi(config, 'DELETE', `/connectors/${config.sink.connector}`);
   for (let i = 0; i < 100; i++) {
-    if ((await connectApi(config, 'GET', `/connectors/${SINK_CONNECTOR}`)).status === 404) break;
+    if ((await connectApi(config, 'GET', `/connectors/${config.sink.connector}`)).status === 404) break;
     await delay(100);
   }
   const admin = kafkaAdmin(config);
   await admin.connect();
   try {
     const existing = await admin.listTopics();
-    const topics = [config.pipeline.topic, config.pipeline.rejectedTopic, DLQ_TOPIC].filter((t) => existing.includes(t));
+    const topics = [config.pipeline.topic, config.pipeline.rejectedTopic, config.pipeline.dlqTopic].filter((t) => existing.includes(t));
     if (topics.length) await admin.deleteTopics({ topics, timeout: 30_000 });
-    await admin.deleteGroups([`connect-${SINK_CONNECTOR}`]).catch(() => {});
+    await admin.deleteGroups([config.sink.group]).catch(() => {});
     // Topic deletion is asynchronous in Kafka: wait until it is really gone.
     for (let i = 0; i < 100 && (await admin.listTopics()).some((t) => topics.includes(t)); i++) await delay(100);
   } finally {
@@ -59,7 +61,7 @@ export async function waitLoaded(config, expectedRows, timeoutMs = 300_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { rows: [r] } = await db.query('select count(*)::int as n, min(ingested_at) as first, max(ingested_at) as last from synthetic_data');
-      if (r.n >= expectedRows && (await consumerLag(admin, config.pipeline.topic, `connect-${SINK_CONNECTOR}`).catch(() => 1)) === 0) {
+      if (r.n >= expectedRows && (await consumerLag(admin, config.pipeline.topic, config.sink.group).catch(() => 1)) === 0) {
         return { rows: r.n, first: new Date(r.first).getTime(), last: new Date(r.last).getTime() };
       }
       if (Date.now() > deadline) throw new Error(`only ${r.n} of ${expectedRows} rows landed in ${timeoutMs / 1000} s`);

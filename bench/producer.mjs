@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { $ } from 'zx';
-import { config } from '../scripts/lib/env.mjs';
-import { kafkaAdmin } from '../scripts/lib/pipeline.mjs';
-import { table } from '../scripts/lib/render.mjs';
+import { table } from '#lib/cli.mjs';
+import { config } from '#lib/config.mjs';
+import { kafkaAdmin } from '#lib/kafka.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 $.verbose = false;
@@ -21,7 +21,7 @@ try {
   await $`npm run -s build`;
   for (let i = 0; i < RUNS; i++) {
     const t = performance.now();
-    await $`node dist/producer/generate-cli.js --out ${file}`;
+    await $`node dist/dataset/generate-cli.js --out ${file}`;
     rows.push(['generate (527,040 rows)', `run ${i + 1}`, `${((performance.now() - t) / 1000).toFixed(2)} s wall`, '', '']);
   }
   for (let i = 0; i < RUNS; i++) {

@@ -13,11 +13,12 @@ import { Readable } from 'node:stream';
 import { $ } from 'zx';
 import kafkajs from 'kafkajs';
 import copyStreams from 'pg-copy-streams';
-import { config } from '../scripts/lib/env.mjs';
-import { pgClient, up } from '../scripts/lib/platform.mjs';
-import { migrate } from '../scripts/lib/db.mjs';
-import { runEtl } from '../scripts/lib/pipeline.mjs';
-import { table } from '../scripts/lib/render.mjs';
+import { table } from '#lib/cli.mjs';
+import { config } from '#lib/config.mjs';
+import { pgClient } from '#lib/pg.mjs';
+import { runEtl } from '../ops/etl.mjs';
+import { migrate } from '../ops/migrate.mjs';
+import { up } from '../platform/lifecycle.mjs';
 import { etlTimes, resetPipeline, waitLoaded } from './lib.mjs';
 import { demoBaseline } from './demo-design.mjs';
 
@@ -32,7 +33,7 @@ const results = { machine: machine(), startedAt: new Date().toISOString(), confi
 await up(config, { log });
 await migrate(config);
 await $`npm run -s build`;
-if (!fs.existsSync(config.datasetFile)) await $`node dist/producer/generate-cli.js --out ${config.datasetFile}`;
+if (!fs.existsSync(config.datasetFile)) await $`node dist/dataset/generate-cli.js --out ${config.datasetFile}`;
 const { rows: datasetRows } = await readRows(config.datasetFile);
 
 // 1. Real time: a fixed rate into an empty pipeline; latency from the Kafka

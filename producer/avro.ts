@@ -1,9 +1,12 @@
-// The record schema lives in schema/*.avsc; this module loads and checks it
-// once and turns validated rows into Avro records.
+// The record schema lives in schema/synthetic_data.avsc (or a file given
+// with --schema). This module reads and checks an .avsc: its avsc Type is
+// what the producer encodes records with, its text what the registry stores.
+// SyntheticRecord is a valid row's shape (validate.ts makes them).
 import fs from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
-import { ROOT } from '../scripts/lib/env.mjs';
+import { ROOT } from '#lib/config.mjs';
+import { UserError } from '#lib/errors.mjs';
 
 export const SCHEMA_FILE = path.join(ROOT, 'producer', 'schema', 'synthetic_data.avsc');
 
@@ -15,7 +18,7 @@ export interface SyntheticRecord {
   sales_trend: number;
 }
 
-export class SchemaFileError extends Error {}
+export class SchemaFileError extends UserError {}
 
 /** Parses an .avsc file; a broken one fails with the file and the reason in one line. */
 export function readAvsc(file: string): { type: avro.Type; text: string } {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resumePoint } from './checkpoint.js';
 import type { Checkpoint } from './checkpoint.js';
-import { chunkRowsFor, waitMs } from './pacing.js';
 
 const file = { file: '/d/x.parquet', size: 100, mtimeMs: 5 };
 const cp = (over: Partial<Checkpoint> = {}): Checkpoint => ({
@@ -24,24 +23,5 @@ describe('resumePoint', () => {
   it('has nothing to send after a complete run, unless --restart', () => {
     expect(resumePoint(cp({ complete: true, nextRow: 10_000 }), file, 't', false)).toMatchObject({ row: 10_000, note: expect.stringContaining('--restart') });
     expect(resumePoint(cp({ complete: true }), file, 't', true)).toMatchObject({ row: 0, note: 'checkpoint ignored (--restart)' });
-  });
-});
-
-describe('pacing', () => {
-  it('sends as fast as it can by default', () => {
-    expect(waitMs({ mode: 'max' }, 1e6, 0, 0, 0)).toBe(0);
-    expect(chunkRowsFor({ mode: 'max' }, 4096)).toBe(4096);
-  });
-  it('holds a fixed rate', () => {
-    // 2,000 rows sent at 1,000 rows/s are due at 2 s; 1.5 s have passed.
-    expect(waitMs({ mode: 'rate', rowsPerSecond: 1000 }, 2000, 1500, 0, 0)).toBe(500);
-    expect(waitMs({ mode: 'rate', rowsPerSecond: 1000 }, 2000, 2500, 0, 0)).toBe(0);
-    expect(chunkRowsFor({ mode: 'rate', rowsPerSecond: 2000 }, 4096)).toBe(100);
-  });
-  it('replays data time at a speed factor', () => {
-    // A row 10 data-minutes after the first, at 60x, is due 10 s after the start.
-    expect(waitMs({ mode: 'speed', factor: 60 }, 0, 4000, 600_000, 0)).toBe(6000);
-    expect(chunkRowsFor({ mode: 'speed', factor: 60 }, 4096, 60_000)).toBe(1);
-    expect(chunkRowsFor({ mode: 'speed', factor: 60_000 }, 4096, 60_000)).toBe(50);
   });
 });

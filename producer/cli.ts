@@ -1,12 +1,10 @@
 // npm run produce -- [--file path] [--rate N | --speed F] [--limit N] [--from-id N] [--restart]
+//   [--topic name] [--partitions N] [--schema file.avsc]
 import { parseArgs } from 'node:util';
-import { config } from '../scripts/lib/env.mjs';
-import { SchemaFileError } from './avro.js';
+import { config } from '#lib/config.mjs';
+import { UsageError, main } from '#lib/errors.mjs';
 import type { Pace } from './pacing.js';
-import { ParquetInputError } from './parquet.js';
-import { ProduceError, produce, summaryLine } from './produce.js';
-
-class UsageError extends Error {}
+import { produce, summaryLine } from './produce.js';
 
 const USAGE = 'usage: npm run produce -- [--file <parquet>] [--rate <rows/s> | --speed <factor>] [--limit <rows>] [--from-id <id>] [--restart] [--topic <name>] [--partitions <n>] [--schema <file.avsc>]';
 
@@ -19,7 +17,7 @@ function positive(name: string, raw: string | undefined, integer = true): number
   return n;
 }
 
-async function main() {
+await main(async () => {
   let values;
   try {
     ({ values } = parseArgs({
@@ -83,15 +81,4 @@ async function main() {
   });
   console.log(summaryLine(summary));
   if (summary.stopped) process.exitCode = 130;
-}
-
-try {
-  await main();
-} catch (err) {
-  if (err instanceof UsageError || err instanceof ProduceError || err instanceof ParquetInputError || err instanceof SchemaFileError) {
-    console.error(`error: ${err.message}`);
-    process.exitCode = err instanceof UsageError ? 2 : 1;
-  } else {
-    throw err;
-  }
-}
+});

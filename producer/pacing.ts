@@ -1,4 +1,5 @@
-// Real-time replay: how long to wait before sending the next rows. Pure.
+// Real-time replay: how long to wait before sending the next rows. Pure: no
+// clock here, the caller gives the time (Pacer only remembers the run so far).
 
 export type Pace =
   | { mode: 'max' }
@@ -27,4 +28,44 @@ export function waitMs(pace: Pace, sent: number, elapsedMs: number, rowTs: numbe
 export function chunkRowsFor(pace: Pace, maxRows: number, medianGapMs = 60_000): number {
   const perSecond = pace.mode === 'rate' ? pace.rowsPerSecond : pace.mode === 'speed' ? (pace.factor * 1000) / medianGapMs : Infinity;
   return Math.max(1, Math.min(maxRows, Math.floor(perSecond / 20)));
+}
+
+/**
+ * The typical data-time gap between rows, in ms: the median positive gap of
+ * the first 101 timestamps (60 s, a row a minute, when there is none).
+ */
+export function medianGapMs(timestamps: ArrayLike<unknown>): number {
+  const n = Math.min(timestamps.length, 101);
+  const gaps: number[] = [];
+  for (let i = 1; i < n; i++) {
+    const gap = Number(timestamps[i]) - Number(timestamps[i - 1]);
+    if (Number.isFinite(gap) && gap > 0) gaps.push(gap);
+  }
+  gaps.sort((a, b) => a - b);
+  return gaps.length > 0 ? gaps[Math.floor(gaps.length / 2)] : 60_000;
+}
+
+/** A run's pacing, chunk after chunk: what it has sent and when its data starts. */
+export class Pacer {
+  private readonly pace: Pace;
+  private sent = 0;
+  private firstTs: number | null = null;
+
+  constructor(pace: Pace) {
+    this.pace = pace;
+  }
+
+  /**
+   * Milliseconds to hold a chunk back (see waitMs), given the wall time since
+   * the run started; then counts its rows as sent. A chunk with no row to
+   * send is never held back and leaves the pace as it was.
+   * @param chunk rows to send, and the data timestamps of its first and last one
+   */
+  waitFor(chunk: { sent: number; firstTs: number; lastTs: number }, elapsedMs: number): number {
+    if (chunk.sent === 0) return 0;
+    this.firstTs ??= chunk.firstTs;
+    const wait = waitMs(this.pace, this.sent, elapsedMs, chunk.lastTs, this.firstTs);
+    this.sent += chunk.sent;
+    return wait;
+  }
 }

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generate, writeDataset } from './generate.js';
-import { ParquetInputError, openParquet, readRowGroups } from './parquet.js';
+import { generate, writeDataset } from '../dataset/generate.js';
+import { ParquetInputError, openParquet, readAhead, readRowGroups } from './parquet.js';
 import { validateRow } from './validate.js';
 
 const fixture = (name: string) => path.join(import.meta.dirname, 'fixtures', name);
@@ -107,5 +107,40 @@ describe('bad Parquet input', () => {
       'ok', 'id is missing', 'id -3 is not positive', 'timestamp is missing', 'stock_price is NaN',
       'sales_trend is -Infinity', 'stock_price is Infinity', 'id "abc" is not an integer', 'stock_price is missing', 'ok',
     ]);
+  });
+});
+
+describe('readAhead', () => {
+  it('hands out the same items, asking for the next one before the caller is done with this one', async () => {
+    const asked: number[] = [];
+    async function* items() {
+      for (let i = 1; i <= 3; i++) {
+        asked.push(i);
+        yield i;
+      }
+    }
+    const seen: [number, number[]][] = [];
+    for await (const item of readAhead(items())) seen.push([item, [...asked]]);
+    expect(seen).toEqual([[1, [1, 2]], [2, [1, 2, 3]], [3, [1, 2, 3]]]);
+  });
+
+  it('reads the row groups of a file in order, from the one that holds the start row', async () => {
+    const file = fixture('pyarrow_us_lz4_rowgroups.parquet');
+    const source = await openParquet(file);
+    const starts: number[] = [];
+    for await (const group of readAhead(readRowGroups(source, file, 10))) starts.push(group.rowStart);
+    expect(starts).toEqual([7, 14, 21, 28, 35, 42, 49]);
+  });
+
+  it('passes a failure on to the caller', async () => {
+    async function* failing() {
+      yield 1;
+      throw new Error('row group 1 cannot be read');
+    }
+    const seen: number[] = [];
+    await expect((async () => {
+      for await (const item of readAhead(failing())) seen.push(item);
+    })()).rejects.toThrow('row group 1 cannot be read');
+    expect(seen).toEqual([1]);
   });
 });

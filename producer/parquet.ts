@@ -1,17 +1,22 @@
 // Reads a Parquet file one row group at a time, so memory stays bounded by
-// the largest row group whatever the file size. Accepts what common writers
-// produce: pandas/pyarrow (timestamps in ns, us or ms, or INT96 as Spark
-// writes them), DuckDB, hyparquet-writer; any codec hyparquet-compressors knows.
+// the largest row group (two with readAhead) whatever the file size. Accepts
+// what common writers produce: pandas/pyarrow (timestamps in ns, us or ms, or
+// INT96 as Spark writes them), DuckDB, hyparquet-writer; any codec
+// hyparquet-compressors knows.
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead } from 'hyparquet';
 import type { AsyncBuffer, FileMetaData, SchemaElement } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
+import { UserError } from '#lib/errors.mjs';
 
 export const COLUMNS = ['id', 'timestamp', 'stock_price', 'sales_trend'] as const;
 export type Column = (typeof COLUMNS)[number];
 
-export class ParquetInputError extends Error {}
+export class ParquetInputError extends UserError {}
 
-/** A row group's columns; timestamps already in epoch milliseconds. */
+/**
+ * A row group's columns; Parquet timestamps already in epoch milliseconds
+ * (ISO-8601 text stays text: validation parses it).
+ */
 export interface RowGroup {
   index: number;
   /** Index of its first row in the file. */
@@ -102,6 +107,21 @@ export async function* readRowGroups(source: ParquetSource, path: string, fromRo
   for (const [index, group] of source.rowGroups.entries()) {
     if (group.rowStart + group.rows <= fromRow) continue;
     yield await readRowGroup(source, path, index);
+  }
+}
+
+/**
+ * The same items, each one asked for as soon as the one before is handed
+ * out: the next row group is read while the caller works on this one (two
+ * row groups in memory at a time).
+ */
+export async function* readAhead<T>(items: AsyncIterator<T>): AsyncGenerator<T> {
+  let pending = items.next();
+  while (true) {
+    const next = await pending;
+    if (next.done) return;
+    pending = items.next();
+    yield next.value;
   }
 }
 

@@ -1,26 +1,32 @@
-// Streams a Parquet file into Kafka as Avro: read a row group, validate,
-// encode, send over one lane per partition, checkpoint what Kafka acknowledged.
+// Streams a Parquet file into Kafka as Avro: sets up the schema, the topics
+// and the producer, then reads row group after row group, validates and
+// encodes chunks of rows (chunk.ts), sends them over one lane per partition
+// (lanes.ts) and checkpoints what Kafka acknowledged (acks.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
-import type { Message, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
+import { UserError } from '#lib/errors.mjs';
+import { createKafka, ensureTopic } from '#lib/kafka.mjs';
+import { Acks } from './acks.js';
 import { SCHEMA_FILE, readAvsc } from './avro.js';
+import type { SyntheticRecord } from './avro.js';
 import { checkpointFile, loadCheckpoint, resumePoint, saveCheckpoint } from './checkpoint.js';
-import type { Checkpoint } from './checkpoint.js';
-import { chunkRowsFor, waitMs } from './pacing.js';
+import type { Checkpoint, FileIdentity } from './checkpoint.js';
+import { chunkRanges, shapeChunk } from './chunk.js';
+import type { ShapeOptions } from './chunk.js';
+import { Lanes } from './lanes.js';
+import { Pacer, chunkRowsFor, medianGapMs } from './pacing.js';
 import type { Pace } from './pacing.js';
-import { COLUMNS, openParquet, readRowGroups } from './parquet.js';
-import { partitionFor } from './partition.js';
-import type { RowGroup } from './parquet.js';
+import { openParquet, readAhead, readRowGroups } from './parquet.js';
+import type { ParquetSource } from './parquet.js';
 import { createProgress, formatRate } from './progress.js';
-import { validateRow } from './validate.js';
-import type { RawRow } from './validate.js';
 import { frame } from './wire.js';
 
-const { CompressionTypes, Kafka, Partitioners, logLevel } = kafkajs;
+const { CompressionTypes, Partitioners } = kafkajs;
 
-export class ProduceError extends Error {}
+export class ProduceError extends UserError {}
 
 export interface ProduceOptions {
   file: string;
@@ -62,9 +68,10 @@ export interface Summary {
   complete: boolean;
 }
 
-// Chunks in flight at once: enough to keep every lane busy while the next
-// chunk is encoded, few enough to bound memory (each in-flight message holds
-// two Buffers until Kafka acknowledges it).
+// Chunks left in flight while the next one is encoded, at full speed (a paced
+// run waits for each chunk): enough to keep every lane busy, few enough to
+// bound memory (each in-flight message holds two Buffers until Kafka
+// acknowledges it).
 const MAX_CHUNKS_IN_FLIGHT = 3;
 const STALL_WARNING_MS = 30_000;
 
@@ -78,11 +85,10 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
   const { type, text: schemaText } = readAvsc(opts.schemaFile ?? SCHEMA_FILE);
   const schemaId = await registerSchema(opts.registryUrl, opts.subject, schemaText);
 
-  const kafka = new Kafka({
+  // kafkajs warnings go to `log`, as `kafka <namespace>: <message>`.
+  const kafka = createKafka(opts.brokers, {
     clientId: 'kafka-pg-pipeline-producer',
-    brokers: opts.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: () => ({ namespace, log: entry }) => log(`kafka ${namespace}: ${entry.message}`),
+    log,
     connectionTimeout: 3000,
     // Reconnects (metadata, the broker coming back) keep trying for about five
     // minutes: a broker restart must not end the run. Sends themselves retry
@@ -135,204 +141,113 @@ async function registerSchema(url: string, subject: string, schema: string): Pro
   }
 }
 
-async function ensureTopic(admin: kafkajs.Admin, topic: string, partitions: number): Promise<number> {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
-  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-  return meta.topics[0].partitions.length;
-}
-
 interface StreamContext extends ProduceOptions {
   log: (line: string) => void;
   pace: Pace;
-  source: Awaited<ReturnType<typeof openParquet>>;
+  source: ParquetSource;
   schemaId: number;
   partitions: number;
   producer: Producer;
   cpFile: string;
   startRow: number;
-  encode: (record: object) => Buffer;
-  identity: { file: string; size: number; mtimeMs: number };
+  encode: (record: SyntheticRecord) => Buffer;
+  identity: FileIdentity;
 }
 
-interface Chunk {
-  done: Promise<unknown>;
-  nextRow: number;
-  sent: number;
-  rejected: number;
-}
-
+// Per row group, chunk after chunk: shape its rows into messages (chunk.ts),
+// wait until it is due (pacing.ts), queue it on the lanes (lanes.ts), then
+// settle the window of chunks in flight down to its size, which checkpoints
+// each acknowledged chunk (acks.ts). An abort stops before the next chunk.
 async function stream(ctx: StreamContext): Promise<Summary> {
-  const { source, producer, log } = ctx;
-  const compression = ctx.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
-  const lanes: Promise<unknown>[] = Array.from({ length: ctx.partitions }, () => Promise.resolve());
-  let rejectedLane: Promise<unknown> = Promise.resolve();
+  const { source, pace, log } = ctx;
   const lastRow = Math.min(source.rows, ctx.limit === undefined ? Infinity : ctx.startRow + ctx.limit);
-  const total = Math.max(0, lastRow - ctx.startRow);
-  const progress = createProgress(total, { tty: ctx.progress ?? Boolean(process.stderr.isTTY), log });
+  const progress = createProgress(Math.max(0, lastRow - ctx.startRow), { tty: ctx.progress ?? Boolean(process.stderr.isTTY), log });
   const started = performance.now();
-  const counts = { read: 0, sent: 0, rejected: 0, skipped: 0 };
-  const acked = { sent: 0, rejected: 0, nextRow: ctx.startRow };
-  const inFlight: Chunk[] = [];
-  let lastAck = performance.now();
-  let firstTs: number | null = null;
+  const lanes = kafkaLanes(ctx);
+  const acks = new Acks(ctx.startRow, () => {
+    checkpoint(ctx, acks.nextRow, false);
+    progress.update(acks.nextRow - ctx.startRow, acks.rejected);
+  });
+  const stallTimer = warnOnStall(acks, log);
+  const pacer = new Pacer(pace);
+  const shape: ShapeOptions = { fromId: ctx.fromId, partitions: ctx.partitions, encode: ctx.encode, file: ctx.file };
+  const window = pace.mode === 'max' ? MAX_CHUNKS_IN_FLIGHT : 0;
+  const counts = { read: 0, skipped: 0 };
   let stopped = false;
-
-  const checkpoint = (complete: boolean) => {
-    const cp: Checkpoint = {
-      ...ctx.identity, topic: ctx.topic, nextRow: acked.nextRow, rows: source.rows, complete, updatedAt: new Date().toISOString(),
-    };
-    saveCheckpoint(ctx.cpFile, cp);
-  };
-  const settleOldest = async () => {
-    const chunk = inFlight.shift()!;
-    await chunk.done;
-    acked.nextRow = chunk.nextRow;
-    acked.sent += chunk.sent;
-    acked.rejected += chunk.rejected;
-    lastAck = performance.now();
-    checkpoint(false);
-    progress.update(acked.nextRow - ctx.startRow, acked.rejected);
-  };
-  const stallTimer = setInterval(() => {
-    if (inFlight.length > 0 && performance.now() - lastAck > STALL_WARNING_MS) {
-      log(`no acknowledgement from Kafka for ${Math.round((performance.now() - lastAck) / 1000)} s: still retrying (is the broker up? \`npm run platform:status\`)`);
-    }
-  }, STALL_WARNING_MS);
-  const sendLane = (partition: number, messages: Message[]) => async () => {
-    for (let i = 0; i < messages.length; i += ctx.batchMessages) {
-      await producer.send({ topic: ctx.topic, messages: messages.slice(i, i + ctx.batchMessages), acks: -1, compression });
-    }
-  };
-
   try {
-    // The next row group is read while the current one is sent.
-    const groups = readRowGroups(source, ctx.file, ctx.startRow);
-    let pending = groups.next();
-    outer:
-    while (true) {
-      const next = await pending;
-      if (next.done) break;
-      const group: RowGroup = next.value;
-      pending = groups.next();
-      const chunkRows = chunkRowsFor(ctx.pace, ctx.chunkRows, medianGapMs(group));
-      const from = Math.max(group.rowStart, ctx.startRow);
-      const to = Math.min(group.rowStart + group.rows, lastRow);
-      for (let chunkStart = from; chunkStart < to; chunkStart += chunkRows) {
+    groups: for await (const group of readAhead(readRowGroups(source, ctx.file, ctx.startRow))) {
+      const chunkRows = chunkRowsFor(pace, ctx.chunkRows, medianGapMs(group.columns.timestamp));
+      for (const [start, end] of chunkRanges(group.rowStart, group.rows, ctx.startRow, lastRow, chunkRows)) {
         if (ctx.signal?.aborted) {
           stopped = true;
-          break outer;
+          break groups;
         }
-        const chunkEnd = Math.min(chunkStart + chunkRows, to);
-        const perLane: Message[][] = Array.from({ length: ctx.partitions }, () => []);
-        const rejected: Message[] = [];
-        let sent = 0;
-        let chunkLastTs = NaN;
-        for (let row = chunkStart; row < chunkEnd; row++) {
-          const raw = rowAt(group, row - group.rowStart);
-          counts.read++;
-          const verdict = validateRow(raw);
-          if (!verdict.ok) {
-            rejected.push(rejection(ctx.file, row, raw, verdict.reason));
-            continue;
-          }
-          const { record } = verdict;
-          if (ctx.fromId !== undefined && record.id < ctx.fromId) {
-            counts.skipped++;
-            continue;
-          }
-          const key = Buffer.from(String(record.id), 'latin1');
-          const partition = partitionFor(key, ctx.partitions);
-          perLane[partition].push({ key, value: ctx.encode(record), partition });
-          chunkLastTs = record.timestamp;
-          firstTs ??= record.timestamp;
-          sent++;
-        }
-        counts.sent += sent;
-        counts.rejected += rejected.length;
-
-        if (ctx.pace.mode !== 'max' && sent > 0) {
-          const wait = waitMs(ctx.pace, counts.sent - sent, performance.now() - started, chunkLastTs, firstTs ?? chunkLastTs);
-          if (wait > 0) await sleep(wait, ctx.signal);
-        }
-        const sends: Promise<unknown>[] = [];
-        perLane.forEach((messages, partition) => {
-          if (messages.length === 0) return;
-          lanes[partition] = lanes[partition].then(sendLane(partition, messages));
-          sends.push(lanes[partition]);
-        });
-        if (rejected.length > 0) {
-          rejectedLane = rejectedLane.then(() => producer.send({ topic: ctx.rejectedTopic, messages: rejected, acks: -1 }));
-          sends.push(rejectedLane);
-        }
-        const done = Promise.all(sends);
-        // A failure surfaces where the oldest chunk is awaited; the chunks after
-        // it must not crash the process as unhandled rejections meanwhile.
-        done.catch(() => {});
-        inFlight.push({ done, nextRow: chunkEnd, sent, rejected: rejected.length });
-        while (inFlight.length > (ctx.pace.mode === 'max' ? MAX_CHUNKS_IN_FLIGHT : 0)) await settleOldest();
+        const chunk = shapeChunk(group, start, end, shape);
+        counts.read += chunk.read;
+        counts.skipped += chunk.skipped;
+        const wait = pacer.waitFor(chunk, performance.now() - started);
+        if (wait > 0) await sleep(wait, ctx.signal);
+        acks.push({ done: lanes.enqueue(chunk.perLane, chunk.rejected), nextRow: end, sent: chunk.sent, rejected: chunk.rejected.length });
+        await acks.settle(window);
       }
     }
-    while (inFlight.length > 0) await settleOldest();
+    await acks.settle(0);
   } catch (err) {
     // What Kafka acknowledged is checkpointed already: say where to resume.
-    throw new ProduceError(`Kafka stopped taking rows (${(err as Error).message}); ${acked.nextRow.toLocaleString('en')} rows are checkpointed: start Kafka (\`npm run platform:up\`) and run again to resume`);
+    throw new ProduceError(`Kafka stopped taking rows (${(err as Error).message}); ${acks.nextRow.toLocaleString('en')} rows are checkpointed: start Kafka (\`npm run platform:up\`) and run again to resume`);
   } finally {
     clearInterval(stallTimer);
     progress.stop();
   }
+  const complete = !stopped && acks.nextRow >= source.rows;
+  checkpoint(ctx, acks.nextRow, complete);
+  return summarize(ctx, { ...counts, acks, seconds: (performance.now() - started) / 1000, stopped, complete });
+}
 
-  const complete = !stopped && acked.nextRow >= source.rows;
-  checkpoint(complete);
-  const seconds = (performance.now() - started) / 1000;
+function summarize(ctx: StreamContext, run: { read: number; skipped: number; acks: Acks; seconds: number; stopped: boolean; complete: boolean }): Summary {
   return {
     file: ctx.file,
-    rowsInFile: source.rows,
+    rowsInFile: ctx.source.rows,
     startRow: ctx.startRow,
-    read: counts.read,
-    sent: acked.sent,
-    rejected: acked.rejected,
-    skipped: counts.skipped,
-    seconds,
-    rowsPerSecond: acked.sent / Math.max(seconds, 1e-3),
+    read: run.read,
+    sent: run.acks.sent,
+    rejected: run.acks.rejected,
+    skipped: run.skipped,
+    seconds: run.seconds,
+    rowsPerSecond: run.acks.sent / Math.max(run.seconds, 1e-3),
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     schemaId: ctx.schemaId,
-    stopped,
-    complete,
+    stopped: run.stopped,
+    complete: run.complete,
   };
 }
 
-function rowAt(group: RowGroup, i: number): RawRow {
-  const c = group.columns;
-  return { id: c.id[i], timestamp: c.timestamp[i], stock_price: c.stock_price[i], sales_trend: c.sales_trend[i] };
+/** A lane per partition of the topic, and one for the rejected topic. */
+function kafkaLanes(ctx: StreamContext): Lanes {
+  const compression = ctx.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  return new Lanes(
+    ctx.partitions,
+    ctx.batchMessages,
+    (messages) => ctx.producer.send({ topic: ctx.topic, messages, acks: -1, compression }),
+    (messages) => ctx.producer.send({ topic: ctx.rejectedTopic, messages, acks: -1 }),
+  );
 }
 
-/** The rejected topic's message: the raw row as JSON, with why and where from. */
-function rejection(file: string, row: number, raw: RawRow, reason: string): Message {
-  const rowJson = Object.fromEntries(COLUMNS.map((name) => [name, jsonSafe(raw[name])]));
-  return {
-    key: String(row),
-    value: JSON.stringify({ reason, file, row_index: row, row: rowJson, rejected_at: new Date().toISOString() }),
-    headers: { reason },
+/** Says so every STALL_WARNING_MS while Kafka acknowledges nothing. */
+function warnOnStall(acks: Acks, log: (line: string) => void) {
+  return setInterval(() => {
+    const silentMs = acks.silentForMs(performance.now());
+    if (silentMs > STALL_WARNING_MS) {
+      log(`no acknowledgement from Kafka for ${Math.round(silentMs / 1000)} s: still retrying (is the broker up? \`npm run platform:status\`)`);
+    }
+  }, STALL_WARNING_MS);
+}
+
+function checkpoint(ctx: StreamContext, nextRow: number, complete: boolean) {
+  const cp: Checkpoint = {
+    ...ctx.identity, topic: ctx.topic, nextRow, rows: ctx.source.rows, complete, updatedAt: new Date().toISOString(),
   };
-}
-
-function jsonSafe(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-  return value ?? null;
-}
-
-function medianGapMs(group: RowGroup): number {
-  const ts = group.columns.timestamp;
-  const n = Math.min(ts.length, 101);
-  const gaps: number[] = [];
-  for (let i = 1; i < n; i++) {
-    const gap = Number(ts[i]) - Number(ts[i - 1]);
-    if (Number.isFinite(gap) && gap > 0) gaps.push(gap);
-  }
-  gaps.sort((a, b) => a - b);
-  return gaps.length > 0 ? gaps[Math.floor(gaps.length / 2)] : 60_000;
+  saveCheckpoint(ctx.cpFile, cp);
 }
 
 function sleep(ms: number, signal?: AbortSignal) {

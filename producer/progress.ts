@@ -28,10 +28,8 @@ export function createProgress(total: number, { tty = Boolean(process.stderr.isT
     };
   }
   let last = 0;
-  let lastDone = 0;
   return {
     update(done, rejected) {
-      lastDone = done;
       const now = performance.now();
       if (now - last < intervalMs) return;
       last = now;
@@ -39,8 +37,6 @@ export function createProgress(total: number, { tty = Boolean(process.stderr.isT
       const eta = r > 0 ? Math.ceil((total - done) / r) : NaN;
       log(`produced ${done.toLocaleString('en')}/${total.toLocaleString('en')} rows (${Math.floor((done / Math.max(total, 1)) * 100)}%), ${formatRate(r)}, ${rejected} rejected, ETA ${Number.isFinite(eta) ? `${eta} s` : '?'}`);
     },
-    stop() {
-      void lastDone;
-    },
+    stop() {},
   };
 }

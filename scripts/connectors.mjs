@@ -1,11 +1,9 @@
 #!/usr/bin/env node
 // npm run connectors:apply: PUT every connect/*.json, wait until RUNNING.
-import { config } from './lib/env.mjs';
-import { applyConnectors } from './lib/connectors.mjs';
-import { fail } from './lib/cli.mjs';
+import { config } from '#lib/config.mjs';
+import { main } from '#lib/errors.mjs';
+import { applyConnectors } from '../ops/connectors.mjs';
 
-try {
+await main(async () => {
   for (const r of await applyConnectors(config)) console.log(`${r.name}: RUNNING (${r.detail})`);
-} catch (err) {
-  fail(err);
-}
+});

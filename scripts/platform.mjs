@@ -1,20 +1,15 @@
 #!/usr/bin/env node
 // npm run platform:fetch | platform:up | platform:down [-- --purge] | platform:status
 import { parseArgs } from 'node:util';
-import { config } from './lib/env.mjs';
-import { FatalError, down, fetchPlatform, status, up } from './lib/platform.mjs';
-import { table } from './lib/render.mjs';
+import { table } from '#lib/cli.mjs';
+import { config } from '#lib/config.mjs';
+import { main } from '#lib/errors.mjs';
+import { fetchPlatform } from '../platform/fetch.mjs';
+import { down, status, up } from '../platform/lifecycle.mjs';
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    purge: { type: 'boolean', default: false },
-    refresh: { type: 'boolean', default: false },
-  },
-});
-const command = positionals[0];
+const USAGE = 'usage: node scripts/platform.mjs fetch [--refresh] | up | down [--purge] | status';
 
-/** @param {import('./lib/platform.mjs').Row[]} rows */
+/** @param {import('../platform/lifecycle.mjs').Row[]} rows */
 const print = (rows) => console.log(table(
   ['service', 'address', 'state', 'ready in', 'log'],
   rows.map((r) => [r.name, r.address, r.state, r.seconds === null ? '' : `${r.seconds.toFixed(1)} s`, r.log]),
@@ -25,7 +20,15 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-try {
+await main(async () => {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      purge: { type: 'boolean', default: false },
+      refresh: { type: 'boolean', default: false },
+    },
+  });
+  const command = positionals[0];
   if (command === 'fetch') {
     const res = await fetchPlatform(config, { refresh: values.refresh });
     console.log(res.skipped ? 'platform cache up to date: nothing to fetch' : `fetched in ${res.seconds.toFixed(0)} s`);
@@ -41,11 +44,7 @@ try {
     print(rows);
     process.exitCode = rows.every((r) => r.state === 'ready') ? 0 : 1;
   } else {
-    console.error('usage: node scripts/platform.mjs fetch [--refresh] | up | down [--purge] | status');
+    console.error(USAGE);
     process.exitCode = 2;
   }
-} catch (err) {
-  if (!(err instanceof FatalError)) throw err;
-  console.error(`error: ${err.message}`);
-  process.exitCode = 1;
-}
+});

@@ -1,24 +1,20 @@
 #!/usr/bin/env node
 // npm run status: every service, connector and task; the sink's lag; rows;
 // summary freshness; dead letters and rejected rows. Exits 1 when any part is down.
-import { config } from './lib/env.mjs';
-import { fail } from './lib/cli.mjs';
-import { assessStatus, connectApi, connectorFiles } from './lib/connectors.mjs';
-import { status as platformStatus } from './lib/platform.mjs';
-import { DLQ_TOPIC, SINK_CONNECTOR, consumerLag, kafkaAdmin, tableFacts, topicSize } from './lib/pipeline.mjs';
-import { table } from './lib/render.mjs';
+import { table } from '#lib/cli.mjs';
+import { config } from '#lib/config.mjs';
+import { assessStatus, connectorStatus } from '#lib/connect.mjs';
+import { main } from '#lib/errors.mjs';
+import { withKafkaAdmin } from '#lib/kafka.mjs';
+import { connectorFiles } from '../ops/connectors.mjs';
+import { behind, kafkaFacts, tableFacts } from '../ops/facts.mjs';
+import { status as platformStatus } from '../platform/lifecycle.mjs';
 
-let healthy = true;
 const section = (title, header, rows) => console.log(`\n${title}\n${table(header, rows)}`);
-/** How far the newest raw row lies past the end of the newest bucket (0 when that bucket covers it). */
-const behind = (raw, bucketStart, bucketMinutes) => {
-  if (!raw || !bucketStart) return '-';
-  const gap = new Date(raw).getTime() - (new Date(bucketStart).getTime() + bucketMinutes * 60_000);
-  return gap < 0 ? 'up to date' : `${Math.ceil(gap / 60_000)} min`;
-};
 const iso = (d) => (d ? new Date(d).toISOString().replace('.000Z', 'Z') : '-');
 
-try {
+await main(async () => {
+  let healthy = true;
   const services = await platformStatus(config);
   healthy &&= services.every((s) => s.state === 'ready');
   section('services', ['service', 'address', 'state', 'log'], services.map((s) => [s.name, s.address, s.state, s.log]));
@@ -27,7 +23,7 @@ try {
   if (up.connect) {
     const rows = [];
     for (const { name } of connectorFiles(config)) {
-      const { status, json } = await connectApi(config, 'GET', `/connectors/${encodeURIComponent(name)}/status`);
+      const { status, json } = await connectorStatus(config, name);
       if (status === 404) {
         rows.push([name, 'not created (npm run connectors:apply)', '']);
         healthy = false;
@@ -41,19 +37,14 @@ try {
   }
 
   if (up.kafka) {
-    const admin = kafkaAdmin(config);
-    await admin.connect();
-    try {
-      const lag = await consumerLag(admin, config.pipeline.topic, `connect-${SINK_CONNECTOR}`).catch(() => null);
-      section('kafka', ['what', 'messages'], [
-        [`topic ${config.pipeline.topic}`, String(await topicSize(admin, config.pipeline.topic))],
-        [`sink lag (group connect-${SINK_CONNECTOR})`, lag === null ? '-' : String(lag)],
-        [`dead letter queue ${DLQ_TOPIC}`, String(await topicSize(admin, DLQ_TOPIC))],
-        [`rejected rows ${config.pipeline.rejectedTopic}`, String(await topicSize(admin, config.pipeline.rejectedTopic))],
-      ]);
-    } finally {
-      await admin.disconnect();
-    }
+    const k = await withKafkaAdmin(config, (admin) => kafkaFacts(admin, config));
+    const { topic, dlqTopic, rejectedTopic } = config.pipeline;
+    section('kafka', ['what', 'messages'], [
+      [`topic ${topic}`, String(k.messages)],
+      [`sink lag (group ${config.sink.group})`, k.lag === null ? '-' : String(k.lag)],
+      [`dead letter queue ${dlqTopic}`, String(k.deadLetters)],
+      [`rejected rows ${rejectedTopic}`, String(k.rejected)],
+    ]);
   }
 
   if (up.postgres) {
@@ -61,8 +52,8 @@ try {
       const f = await tableFacts(config);
       section('postgres', ['table', 'rows', 'newest', 'behind newest raw row'], [
         ['synthetic_data', String(f.raw_rows), iso(f.newest_raw), ''],
-        ['stock_price_summary', String(f.stock_rows), iso(f.newest_stock), behind(f.newest_raw, f.newest_stock, 10)],
-        ['sales_trend_summary', String(f.sales_rows), iso(f.newest_sales), behind(f.newest_raw, f.newest_sales, 20)],
+        ['stock_price_summary', String(f.stock_rows), iso(f.newest_stock), behind(f.newest_raw, f.newest_stock_end)],
+        ['sales_trend_summary', String(f.sales_rows), iso(f.newest_sales), behind(f.newest_raw, f.newest_sales_end)],
       ]);
     } catch (err) {
       healthy = false;
@@ -71,6 +62,4 @@ try {
   }
   console.log(`\n${healthy ? 'all parts up' : 'some parts are down: `npm start` brings everything up'}`);
   process.exitCode = healthy ? 0 : 1;
-} catch (err) {
-  fail(err);
-}
+});

@@ -5,14 +5,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { $ } from 'zx';
-import { config } from './lib/env.mjs';
-import { fail } from './lib/cli.mjs';
-import { applyConnectors } from './lib/connectors.mjs';
-import { migrate } from './lib/db.mjs';
-import { FatalError, up } from './lib/platform.mjs';
-import { SINK_CONNECTOR, consumerLag, kafkaAdmin, roleClient, runEtl, topicSize } from './lib/pipeline.mjs';
-import { delay } from './lib/procs.mjs';
-import { table } from './lib/render.mjs';
+import { table } from '#lib/cli.mjs';
+import { config } from '#lib/config.mjs';
+import { UserError, main } from '#lib/errors.mjs';
+import { consumerLag, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
+import { withPg } from '#lib/pg.mjs';
+import { delay } from '#lib/procs.mjs';
+import { applyConnectors } from '../ops/connectors.mjs';
+import { runEtl } from '../ops/etl.mjs';
+import { migrate } from '../ops/migrate.mjs';
+import { up } from '../platform/lifecycle.mjs';
 
 $.verbose = false;
 const stages = [];
@@ -34,7 +36,7 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-try {
+await main(async () => {
   await stage('platform', async () => {
     const rows = await up(config, { log: (line) => console.log(`  ${line}`) });
     return `${rows.length} services ready (${rows.map((r) => `${r.name} ${r.state}`).join(', ')})`;
@@ -53,7 +55,7 @@ try {
   });
   await stage('dataset', async () => {
     if (fs.existsSync(config.datasetFile)) return `${rel(config.datasetFile)} exists (npm run generate writes it anew)`;
-    const out = await $`node dist/producer/generate-cli.js --out ${config.datasetFile}`;
+    const out = await $`node dist/dataset/generate-cli.js --out ${config.datasetFile}`;
     return out.stdout.trim();
   });
 
@@ -65,8 +67,8 @@ try {
     child.on('close', (code) => {
       child = null;
       if (code === 0) resolve(out.trim().split('\n').pop());
-      else if (code === 130) reject(new FatalError('producer stopped; its checkpoint is saved: `npm start` resumes it'));
-      else reject(new FatalError(`the producer failed (exit ${code}); ${out.trim()}`));
+      else if (code === 130) reject(new UserError('producer stopped; its checkpoint is saved: `npm start` resumes it'));
+      else reject(new UserError(`the producer failed (exit ${code}); ${out.trim()}`));
     });
   }));
 
@@ -77,24 +79,18 @@ try {
   });
 
   await report();
-} catch (err) {
-  fail(err);
-}
+});
 
 /** Polls until the sink has consumed the whole topic and the table holds it. */
 async function waitLanded(producedAt, nothingSent) {
-  const admin = kafkaAdmin(config);
-  await admin.connect();
-  const db = roleClient(config, 'reader');
-  await db.connect();
-  try {
+  return withKafkaAdmin(config, (admin) => withPg(config, 'reader', async (db) => {
     let lastCount = -1;
     let lastChange = Date.now();
     let lastPrint = Date.now();
     for (;;) {
       const [{ rows }, lag] = await Promise.all([
         db.query('select count(*)::int as n, max(ingested_at) as last from synthetic_data'),
-        consumerLag(admin, config.pipeline.topic, `connect-${SINK_CONNECTOR}`).catch(() => Infinity),
+        consumerLag(admin, config.pipeline.topic, config.sink.group).catch(() => Infinity),
       ]);
       const { n, last } = rows[0];
       const line = `${n.toLocaleString('en')} rows in synthetic_data, sink lag ${Number.isFinite(lag) ? lag.toLocaleString('en') : '?'}`;
@@ -114,22 +110,17 @@ async function waitLanded(producedAt, nothingSent) {
         return `${n.toLocaleString('en')} rows in synthetic_data; the last landed ${seconds.toFixed(1)} s after the producer started`;
       }
       if (Date.now() - lastChange > 60_000) {
-        const dlq = await topicSize(admin, 'synthetic_data.dlq');
-        throw new FatalError(`no row landed for 60 s (sink lag ${lag}, ${dlq} messages in the dead letter queue): see \`npm run status\` and .local/logs/connect.log`);
+        const dlq = await topicSize(admin, config.pipeline.dlqTopic);
+        throw new UserError(`no row landed for 60 s (sink lag ${lag}, ${dlq} messages in the dead letter queue): see \`npm run status\` and .local/logs/connect.log`);
       }
       await delay(250);
     }
-  } finally {
-    await db.end();
-    await admin.disconnect();
-  }
+  }));
 }
 
 async function report() {
   console.log(`\n${table(['stage', 'time', 'result'], stages.map(([a, b, c]) => [a, b, c.length > 110 ? `${c.slice(0, 107)}...` : c]))}`);
-  const db = roleClient(config, 'reader');
-  await db.connect();
-  try {
+  await withPg(config, 'reader', async (db) => {
     const counts = (await db.query(`select
       (select count(*) from synthetic_data)::int as raw,
       (select count(*) from stock_price_summary)::int as stock,
@@ -145,15 +136,13 @@ async function report() {
     await show('select interval_start, avg_stock_price, min_stock_price, max_stock_price, sample_count from stock_price_summary order by interval_start limit 3', ['interval_start', 'avg_stock_price', 'min_stock_price', 'max_stock_price', 'sample_count']);
     console.log('');
     await show('select interval_start, avg_sales_trend, min_sales_trend, max_sales_trend, sample_count from sales_trend_summary order by interval_start limit 3', ['interval_start', 'avg_sales_trend', 'min_sales_trend', 'max_sales_trend', 'sample_count']);
-  } finally {
-    await db.end();
-  }
+  });
   const { pg } = config;
   console.log(`
 The pipeline is running. Explore:
   psql -h ${pg.host} -p ${pg.port} -U ${pg.adminUser} -d ${pg.database}      # password: PG_ADMIN_PASSWORD in .env
       SELECT * FROM synthetic_data;  SELECT * FROM stock_price_summary;  SELECT * FROM sales_trend_summary;
-  curl -s ${config.connect.url}/connectors/${SINK_CONNECTOR}/status
+  curl -s ${config.connect.url}/connectors/${config.sink.connector}/status
   curl -s ${config.registry.ccompatUrl}/subjects
   npm run status        # services, tasks, lag, freshness, dead letters
   npm stop              # stop everything`);

@@ -7,13 +7,16 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { connectApi, connectorFiles } from '../../scripts/lib/connectors.mjs';
-import { DLQ_TOPIC, SINK_CONNECTOR, consumerLag, kafkaAdmin, roleClient, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
-import { migrate } from '../../scripts/lib/db.mjs';
-import { ourPids, pgClient, up } from '../../scripts/lib/platform.mjs';
+import { config } from '#lib/config.mjs';
+import { connectApi } from '#lib/connect.mjs';
+import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
+import { pgClient, roleClient } from '#lib/pg.mjs';
+import { connectorFiles } from '../../ops/connectors.mjs';
+import { runEtl } from '../../ops/etl.mjs';
+import { migrate } from '../../ops/migrate.mjs';
+import { ourPids, up } from '../../platform/lifecycle.mjs';
 import { SCHEMA_FILE, readAvsc } from '../../producer/avro.js';
-import { writeDataset } from '../../producer/generate.js';
+import { writeDataset } from '../../dataset/generate.js';
 import { frame } from '../../producer/wire.js';
 import { cli, dist, tempDir, uniqueName, until, NO_DIFFERENCE, summariesDifferFromRecompute } from './helpers.js';
 
@@ -42,7 +45,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const waitForSink = () => until(async () => (await consumerLag(admin, config.pipeline.topic, `connect-${SINK_CONNECTOR}`)) === 0, 90_000, 'the sink to catch up');
+const waitForSink = () => until(async () => (await consumerLag(admin, config.pipeline.topic, config.sink.group)) === 0, 90_000, 'the sink to catch up');
 const schemaOf = (fields: object[]) => ({ type: 'record', name: 'SyntheticData', namespace: 'io.github.kafkapgpipeline', fields });
 const ts = { name: 'timestamp', type: { type: 'long', logicalType: 'timestamp-millis' } };
 
@@ -60,9 +63,9 @@ async function send(messages: { key: string; value: Buffer }[]) {
 async function dlqKeys() {
   const consumer = kafka.consumer({ groupId: uniqueName('dlq-reader') });
   const keys: { key: string; headers: Record<string, string> }[] = [];
-  const total = await topicSize(admin, DLQ_TOPIC);
+  const total = await topicSize(admin, config.pipeline.dlqTopic);
   await consumer.connect();
-  await consumer.subscribe({ topic: DLQ_TOPIC, fromBeginning: true });
+  await consumer.subscribe({ topic: config.pipeline.dlqTopic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
       keys.push({ key: String(message.key), headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) });
@@ -82,7 +85,7 @@ describe('poison messages written straight to the topic', () => {
     const wrongTypeId = (await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(wrongType) }, { subject: uniqueName('poison-type-value') })).id;
     const missingId = (await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(missing) }, { subject: uniqueName('poison-missing-value') })).id;
     const valid = (id: number) => ({ key: String(id), value: frame(v1Id, v1.type.toBuffer({ id, timestamp: Date.UTC(2024, 1, 1), stock_price: 10, sales_trend: 20 })) });
-    const before = await topicSize(admin, DLQ_TOPIC);
+    const before = await topicSize(admin, config.pipeline.dlqTopic);
 
     await send([
       valid(FIRST_ID + 1),
@@ -98,7 +101,7 @@ describe('poison messages written straight to the topic', () => {
     const landed = await db.query('select id::int from synthetic_data where id between $1 and $2 order by id', [FIRST_ID, FIRST_ID + 99]);
     expect(landed.rows.map((r) => r.id)).toEqual([FIRST_ID + 1, FIRST_ID + 2, FIRST_ID + 3, FIRST_ID + 4]);
 
-    await until(async () => (await topicSize(admin, DLQ_TOPIC)) >= before + 4, 30_000, 'four dead letters');
+    await until(async () => (await topicSize(admin, config.pipeline.dlqTopic)) >= before + 4, 30_000, 'four dead letters');
     const dead = (await dlqKeys()).filter((m) => m.key.startsWith('poison-'));
     for (const key of ['poison-not-avro', 'poison-unknown-schema-id', 'poison-wrong-type', 'poison-missing-field']) {
       const letter = dead.find((m) => m.key === key);
@@ -107,7 +110,7 @@ describe('poison messages written straight to the topic', () => {
       expect(letter!.headers['__connect.errors.exception.message'] ?? letter!.headers['__connect.errors.exception.class.name']).toBeTruthy();
     }
     const status = await cli('status.mjs', [], {}, 60_000);
-    expect(status.stdout).toMatch(new RegExp(`dead letter queue ${DLQ_TOPIC.replace('.', '\\.')}\\s+([1-9]\\d*)`));
+    expect(status.stdout).toMatch(new RegExp(`dead letter queue ${config.pipeline.dlqTopic.replace('.', '\\.')}\\s+([1-9]\\d*)`));
   });
 });
 
@@ -171,7 +174,7 @@ describe('schema evolution', () => {
     const { id: v2Id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject: uniqueName('evolution-v2-value') });
     const type = avro.Type.forSchema(v2);
     const row = (id: number, volume: number) => ({ key: String(id), value: frame(v2Id, type.toBuffer({ id, timestamp: Date.UTC(2024, 2, 3), stock_price: 1, sales_trend: 2, volume })) });
-    const sink = connectorFiles(config).find((c) => c.name === SINK_CONNECTOR)!;
+    const sink = connectorFiles(config).find((c) => c.name === config.sink.connector)!;
     try {
       // Before the migration: the row lands, its new field waits in Kafka.
       await send([row(FIRST_ID + 201, 7)]);
@@ -182,7 +185,7 @@ describe('schema evolution', () => {
       await db.query('alter table synthetic_data add column volume bigint');
       await db.query('grant update (volume), insert (volume) on synthetic_data to pipeline_sink');
       const body = { ...sink.body, 'transforms.columns.include': `${sink.body['transforms.columns.include']},volume` };
-      expect((await connectApi(config, 'PUT', `/connectors/${SINK_CONNECTOR}/config`, body)).status).toBe(200);
+      expect((await connectApi(config, 'PUT', `/connectors/${config.sink.connector}/config`, body)).status).toBe(200);
       // Tasks pick up the new config as they restart; until then a row may
       // still land without the field. Upserts make sending it again harmless.
       let lastSend = 0;
@@ -194,7 +197,7 @@ describe('schema evolution', () => {
         return (await db.query('select volume from synthetic_data where id = $1', [FIRST_ID + 202])).rows[0]?.volume === '42';
       }, 90_000, 'the new field in its column');
     } finally {
-      expect((await connectApi(config, 'PUT', `/connectors/${SINK_CONNECTOR}/config`, sink.body)).status).toBe(200);
+      expect((await connectApi(config, 'PUT', `/connectors/${config.sink.connector}/config`, sink.body)).status).toBe(200);
       await db.query('alter table synthetic_data drop column if exists volume');
     }
   }, 240_000);
@@ -256,7 +259,7 @@ describe('least privilege and secrets', () => {
     const secrets = [config.pg.adminPassword, config.registry.password, ...Object.values(config.pg.roles).map((r) => r.password)];
     const texts: [string, string][] = [];
     for (const { file } of connectorFiles(config)) texts.push([file, fs.readFileSync(file, 'utf8')]);
-    for (const route of [`/connectors/${SINK_CONNECTOR}`, `/connectors/${SINK_CONNECTOR}/config`, `/connectors/${SINK_CONNECTOR}/status`, `/connectors/${SINK_CONNECTOR}/tasks`, '/connectors?expand=info&expand=status']) {
+    for (const route of [`/connectors/${config.sink.connector}`, `/connectors/${config.sink.connector}/config`, `/connectors/${config.sink.connector}/status`, `/connectors/${config.sink.connector}/tasks`, '/connectors?expand=info&expand=status']) {
       texts.push([route, JSON.stringify((await connectApi(config, 'GET', route)).json)]);
     }
     for (const name of fs.readdirSync(config.logDir)) texts.push([name, fs.readFileSync(path.join(config.logDir, name), 'utf8')]);

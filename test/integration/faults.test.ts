@@ -3,12 +3,14 @@
 // recompute. Each test empties the pipeline first and leaves it loaded.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config, loadConfig, ROOT } from '../../scripts/lib/env.mjs';
-import { migrate } from '../../scripts/lib/db.mjs';
-import { connectApi } from '../../scripts/lib/connectors.mjs';
-import { DLQ_TOPIC, SINK_CONNECTOR, kafkaAdmin, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
-import { pgClient, services, up } from '../../scripts/lib/platform.mjs';
-import { isAlive, readText, stopPid } from '../../scripts/lib/procs.mjs';
+import { config, loadConfig, ROOT } from '#lib/config.mjs';
+import { connectApi } from '#lib/connect.mjs';
+import { kafkaAdmin, topicSize } from '#lib/kafka.mjs';
+import { pgClient } from '#lib/pg.mjs';
+import { isAlive, readText, stopPid } from '#lib/procs.mjs';
+import { runEtl } from '../../ops/etl.mjs';
+import { migrate } from '../../ops/migrate.mjs';
+import { services, up } from '../../platform/lifecycle.mjs';
 import { resetPipeline, waitLoaded } from '../../bench/lib.mjs';
 import { dist, tempDir, until, NO_DIFFERENCE, summariesDifferFromRecompute } from './helpers.js';
 
@@ -23,7 +25,7 @@ beforeAll(async () => {
   await db.connect();
   await admin.connect();
   // The dataset the faults interrupt.
-  await dist('producer/generate-cli.js', ['--out', config.datasetFile]).done;
+  await dist('dataset/generate-cli.js', ['--out', config.datasetFile]).done;
 }, 120_000);
 
 afterAll(async () => {
@@ -38,7 +40,7 @@ const pidOf = (name: string) => Number(readText(path.join(config.runDir, `${name
 /** Starts the full-year load, runs `fault` once some rows have landed, then checks the invariants. */
 async function loadThrough(name: string, fault: () => Promise<{ recovered: () => Promise<void> } | void>) {
   await resetPipeline(config);
-  const dlqBefore = await topicSize(admin, DLQ_TOPIC);
+  const dlqBefore = await topicSize(admin, config.pipeline.dlqTopic);
   let producer = dist('producer/cli.js', ['--file', config.datasetFile], {}, 600_000);
   await until(async () => (await rowsLanded()) > 100_000, 120_000, '100,000 rows before the fault');
   const faultAt = Date.now();
@@ -59,7 +61,7 @@ async function loadThrough(name: string, fault: () => Promise<{ recovered: () =>
   await waitLoaded(config, ROWS, 300_000);
 
   const { rows: [r] } = await db.query('select count(*)::int as n, count(distinct id)::int as distinct_ids, min(id)::int as lo, max(id)::int as hi from synthetic_data');
-  const dead = (await topicSize(admin, DLQ_TOPIC)) - dlqBefore;
+  const dead = (await topicSize(admin, config.pipeline.dlqTopic)) - dlqBefore;
   report.push([name, String(ROWS), String(r.n), String(r.n - r.distinct_ids), String(dead), recoverySeconds.toFixed(1)]);
   expect(r).toEqual({ n: ROWS, distinct_ids: ROWS, lo: 1, hi: ROWS });
   expect(dead).toBe(0);
@@ -119,7 +121,7 @@ describe('faults during a full-year load', () => {
         // Every task ends up RUNNING on the survivor (after the group's rebalance delay).
         const survivor = { ...config, connect: { ...config.connect, url: `http://127.0.0.1:${port}` } };
         await until(async () => {
-          const { json } = await connectApi(survivor, 'GET', `/connectors/${SINK_CONNECTOR}/status`);
+          const { json } = await connectApi(survivor, 'GET', `/connectors/${config.sink.connector}/status`);
           const tasks = json?.tasks ?? [];
           return tasks.length === config.pipeline.partitions && tasks.every((t: { worker_id: string; state: string }) => t.worker_id.endsWith(`:${port}`) && t.state === 'RUNNING');
         }, 120_000, 'all tasks on the second worker');

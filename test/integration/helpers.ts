@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../../scripts/lib/env.mjs';
+import { ROOT } from '#lib/config.mjs';
 
 export const uniqueName = (prefix: string) => `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
 

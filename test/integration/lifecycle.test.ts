@@ -2,9 +2,9 @@
 // leaves no process of ours, schemas survive a restart (they live in PostgreSQL).
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { ourPids } from '../../scripts/lib/platform.mjs';
-import { portTaken } from '../../scripts/lib/procs.mjs';
+import { config } from '#lib/config.mjs';
+import { portTaken } from '#lib/procs.mjs';
+import { ourPids } from '../../platform/lifecycle.mjs';
 import { cli, uniqueName } from './helpers.js';
 
 const SERVICES = ['postgres', 'kafka', 'registry', 'connect', 'watchdog'];

@@ -1,9 +1,9 @@
 // Migrations in a scratch database of their own: idempotent, reversible,
 // and the roles they create can do what their component needs and no more.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { migrate } from '../../scripts/lib/db.mjs';
-import { pgClient } from '../../scripts/lib/platform.mjs';
+import { config } from '#lib/config.mjs';
+import { pgClient } from '#lib/pg.mjs';
+import { migrate } from '../../ops/migrate.mjs';
 import { cli, uniqueName } from './helpers.js';
 
 const database = uniqueName('migrations_test').replace(/-/g, '_');

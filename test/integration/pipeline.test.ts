@@ -5,9 +5,10 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { DLQ_TOPIC, SINK_CONNECTOR, consumerLag, kafkaAdmin, runEtl, topicSize } from '../../scripts/lib/pipeline.mjs';
-import { pgClient } from '../../scripts/lib/platform.mjs';
+import { config } from '#lib/config.mjs';
+import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
+import { pgClient } from '#lib/pg.mjs';
+import { runEtl } from '../../ops/etl.mjs';
 import { readAvsc, SCHEMA_FILE } from '../../producer/avro.js';
 import { openParquet, readRowGroups } from '../../producer/parquet.js';
 import { frame } from '../../producer/wire.js';
@@ -136,7 +137,7 @@ async function expectSummariesEqualRecompute() {
 
 /** Until the sink has consumed everything in the topic (committed offsets). */
 async function waitForSink() {
-  await until(async () => (await consumerLag(kafkaAdminClient, config.pipeline.topic, `connect-${SINK_CONNECTOR}`)) === 0, 120_000, 'the sink to catch up');
+  await until(async () => (await consumerLag(kafkaAdminClient, config.pipeline.topic, config.sink.group)) === 0, 120_000, 'the sink to catch up');
 }
 
 describe('the pipeline, end to end', () => {
@@ -192,7 +193,7 @@ describe('the pipeline, end to end', () => {
     // Sub-second on purpose: Debezium 3.6's unnest inserts dropped the milliseconds.
     const late = { id: lateId, timestamp: Date.UTC(2024, 0, 1, 0, 5, 30, 123), stock_price: 5000, sales_trend: 1 };
     const after = { id: afterId, timestamp: Date.UTC(2024, 6, 1, 12, 0), stock_price: 10, sales_trend: 10 };
-    const dlqBefore = await topicSize(kafkaAdminClient, DLQ_TOPIC);
+    const dlqBefore = await topicSize(kafkaAdminClient, config.pipeline.dlqTopic);
 
     const kafka = new kafkajs.Kafka({ clientId: 'e2e', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
     const producer = kafka.producer();
@@ -218,7 +219,7 @@ describe('the pipeline, end to end', () => {
         { id: String(afterId), stock_price: 10, timestamp: new Date(after.timestamp) },
       ]);
 
-      await until(async () => (await topicSize(kafkaAdminClient, DLQ_TOPIC)) > dlqBefore, 30_000, 'the poison message in the dead letter queue');
+      await until(async () => (await topicSize(kafkaAdminClient, config.pipeline.dlqTopic)) > dlqBefore, 30_000, 'the poison message in the dead letter queue');
       // The next run (ours, or pg_cron's if it came first) refreshes that old bucket.
       await runEtl(config);
       const { rows: [refreshed] } = await admin.query("select sample_count, max_stock_price, last_stock_price from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'");
@@ -244,9 +245,9 @@ async function dlqMessages(adminClient: kafkajs.Admin) {
   const kafka = new kafkajs.Kafka({ clientId: 'e2e-dlq', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `e2e-dlq-${Date.now()}` });
   const got: kafkajs.KafkaMessage[] = [];
-  const total = await topicSize(adminClient, DLQ_TOPIC);
+  const total = await topicSize(adminClient, config.pipeline.dlqTopic);
   await consumer.connect();
-  await consumer.subscribe({ topic: DLQ_TOPIC, fromBeginning: true });
+  await consumer.subscribe({ topic: config.pipeline.dlqTopic, fromBeginning: true });
   await consumer.run({ eachMessage: async ({ message }) => { got.push(message); } });
   await until(async () => got.length >= total, 30_000, 'the dead letter queue');
   await consumer.disconnect();

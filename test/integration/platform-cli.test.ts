@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { isAlive } from '../../scripts/lib/procs.mjs';
+import { config } from '#lib/config.mjs';
+import { isAlive } from '#lib/procs.mjs';
 import { cli, freePort, tempDir } from './helpers.js';
 
 const dirs: string[] = [];

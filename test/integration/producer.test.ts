@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { generate } from '../../producer/generate.js';
+import { config } from '#lib/config.mjs';
+import { generate } from '../../dataset/generate.js';
 import { consumeAll, dist, endOffsetSum, partitionEnds, tempDir, uniqueName, until } from './helpers.js';
 
 const brokers = [config.kafka.bootstrap];
@@ -20,7 +20,7 @@ const env = () => ({ STATE_DIR: path.join(dir, 'state') });
 
 async function generateFile(name: string, rows: number, seed = 42) {
   const file = path.join(dir, name);
-  const res = await dist('producer/generate-cli.js', ['--rows', String(rows), '--seed', String(seed), '--out', file]).done;
+  const res = await dist('dataset/generate-cli.js', ['--rows', String(rows), '--seed', String(seed), '--out', file]).done;
   expect(res.code, res.stderr).toBe(0);
   return file;
 }

@@ -3,8 +3,9 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { config } from '../../scripts/lib/env.mjs';
-import { AVRO_CONVERTER_CLASS, JDBC_SINK_CLASS, connectPlugins, pgClient } from '../../scripts/lib/platform.mjs';
+import { config } from '#lib/config.mjs';
+import { pgClient } from '#lib/pg.mjs';
+import { AVRO_CONVERTER_CLASS, connectPlugins, JDBC_SINK_CLASS } from '../../platform/connect.mjs';
 import { uniqueName, until } from './helpers.js';
 
 const kafka = new Kafka({ clientId: 'platform-test', brokers: [config.kafka.bootstrap], logLevel: logLevel.NOTHING });

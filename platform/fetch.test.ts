@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { damagedFile, mavenFailure } from './platform.mjs';
+import { damagedFile, mavenFailure } from './fetch.mjs';
 
 describe('mavenFailure', () => {
   it('recognises a truncated archive', () => {

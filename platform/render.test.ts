@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { buildConfig } from './env.mjs';
-import {
-  connectWorkerProperties, javaMajor, kafkaClusterId, kafkaServerProperties, pickJdk, postgresConf, table, toProperties,
-} from './render.mjs';
+import { table } from '#lib/cli.mjs';
+import { buildConfig } from '#lib/config.mjs';
+import { connectWorkerProperties } from './connect.mjs';
+import { javaMajor, pickJdk } from './java.mjs';
+import { kafkaClusterId, kafkaServerProperties } from './kafka.mjs';
+import { postgresConf } from './postgres.mjs';
+import { toProperties } from './service.mjs';
 
 const defaults = {
   CACHE_DIR: '.local', KAFKA_HOST: '127.0.0.1', KAFKA_PORT: '9092', KAFKA_CONTROLLER_PORT: '9093', KAFKA_HEAP: '-Xmx512m',
@@ -10,7 +13,7 @@ const defaults = {
   REGISTRY_DB_USER: 'registry', REGISTRY_DB_PASSWORD: 'pw', CONNECT_PORT: '8083', CONNECT_HEAP: '-Xmx768m',
   CONNECT_GROUP_ID: 'g', PG_HOST: '127.0.0.1', PG_PORT: '5433', PG_DATABASE: 'kafka_data', PG_ADMIN_USER: 'admin',
   PG_ADMIN_PASSWORD: 'admin', PG_BIN_DIR: '/usr/lib/postgresql/15/bin', READY_TIMEOUT_S: '120',
-  TOPIC: 'synthetic_data', REJECTED_TOPIC: 'synthetic_data.rejected', TOPIC_PARTITIONS: '4', DATASET_FILE: 'data/x.parquet',
+  TOPIC: 'synthetic_data', REJECTED_TOPIC: 'synthetic_data.rejected', DLQ_TOPIC: 'synthetic_data.dlq', TOPIC_PARTITIONS: '4', DATASET_FILE: 'data/x.parquet',
   PRODUCER_COMPRESSION: 'gzip', PRODUCER_CHUNK_ROWS: '4096', PRODUCER_BATCH_MESSAGES: '1000',
   PG_SINK_PASSWORD: 's', PG_ETL_PASSWORD: 'e', PG_READER_PASSWORD: 'r',
 };

@@ -2,17 +2,22 @@
 // The one place configuration is read. `.env` holds committed local defaults;
 // the process environment overrides any of them. Everything else imports
 // `config` from here instead of touching process.env.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from './errors.mjs';
 
-/** The repository: the nearest folder up from here with a package.json (this file also runs from dist/). */
-export const ROOT = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-})();
+export { ConfigError };
+
+/**
+ * The repository. Everything imports this file as `#lib/config.mjs` (package.json
+ * "imports"), which Node resolves to this source file from dist/ too.
+ */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+/** The JDBC sink connector: connect/synthetic-data-sink.json. */
+export const SINK_CONNECTOR = 'synthetic-data-sink';
 
 /**
  * Merges the .env defaults with the environment and checks types.
@@ -93,9 +98,17 @@ export function buildConfig(defaults, env, root) {
       groupId: str('CONNECT_GROUP_ID'),
       url: `http://127.0.0.1:${port('CONNECT_PORT')}`,
     },
+    sink: {
+      /** The connector's name is its file's: connect/<name>.json. */
+      connector: SINK_CONNECTOR,
+      /** Connect names a sink's consumer group after the connector. */
+      group: `connect-${SINK_CONNECTOR}`,
+    },
     pipeline: {
       topic: str('TOPIC'),
       rejectedTopic: str('REJECTED_TOPIC'),
+      /** Where the sink dead-letters what it cannot convert or write. */
+      dlqTopic: str('DLQ_TOPIC'),
       /** TopicNameStrategy, as every Confluent-compatible client expects. */
       subject: `${str('TOPIC')}-value`,
       partitions: count('TOPIC_PARTITIONS'),
@@ -128,8 +141,6 @@ export function buildConfig(defaults, env, root) {
 
 /** @typedef {ReturnType<typeof buildConfig>} Config */
 
-export class ConfigError extends Error {}
-
 /** @param {string} root */
 export function loadConfig(root = ROOT, env = process.env) {
   /** @type {Record<string, string | undefined>} */
@@ -142,4 +153,16 @@ export function loadConfig(root = ROOT, env = process.env) {
   return buildConfig(defaults, env, root);
 }
 
-export const config = loadConfig();
+/**
+ * The configuration, read once when first imported. A bad value ends the
+ * process here with the one line that names it: nothing can run without it.
+ */
+export const config = (() => {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  }
+})();

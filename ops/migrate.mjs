@@ -2,9 +2,9 @@
 // Migrations (node-pg-migrate over migrations/*.sql) and the roles' passwords.
 import path from 'node:path';
 import { runner } from 'node-pg-migrate';
-import { pgClient } from './platform.mjs';
+import { withPg } from '#lib/pg.mjs';
 
-/** @typedef {import('./env.mjs').Config} Config */
+/** @typedef {import('#lib/config.mjs').Config} Config */
 
 /**
  * Applies (or reverts) migrations, then sets each component role's password
@@ -13,9 +13,7 @@ import { pgClient } from './platform.mjs';
  * @param {{ direction?: 'up' | 'down', count?: number, database?: string, log?: (line: string) => void }} [opts]
  */
 export async function migrate(config, { direction = 'up', count, database = config.pg.database, log = () => {} } = {}) {
-  const client = pgClient(config, database);
-  await client.connect();
-  try {
+  return withPg(config, { database }, async (client) => {
     const applied = await runner({
       dbClient: client,
       dir: path.join(config.root, 'migrations'),
@@ -27,9 +25,7 @@ export async function migrate(config, { direction = 'up', count, database = conf
     });
     if (direction === 'up') await setRolePasswords(client, config);
     return applied.map((m) => m.name);
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** @param {import('pg').Client} client @param {Config} config */

@@ -1,0 +1,87 @@
+// @ts-check
+// Kafka clients, built one way: kafkajs with its log silenced or routed to
+// a function of ours, so its internals never reach the terminal as if they
+// were errors.
+import kafkajs from 'kafkajs';
+import { UserError } from './errors.mjs';
+
+/** @typedef {import('./config.mjs').Config} Config */
+
+/**
+ * @param {string[]} brokers
+ * @param {{ clientId?: string, log?: (line: string) => void, connectionTimeout?: number, retry?: kafkajs.RetryOptions }} [opts]
+ *   log: where warnings go (none are shown without it)
+ */
+export function createKafka(brokers, { clientId = 'kafka-pg-pipeline', log, ...rest } = {}) {
+  return new kafkajs.Kafka({
+    clientId,
+    brokers,
+    logLevel: log ? kafkajs.logLevel.WARN : kafkajs.logLevel.NOTHING,
+    ...(log ? { logCreator: () => ({ namespace, log: entry }) => log(`kafka ${namespace}: ${entry.message}`) } : {}),
+    ...rest,
+  });
+}
+
+/** An admin client of the scripts, not connected. @param {Config} config */
+export function kafkaAdmin(config) {
+  return createKafka([config.kafka.bootstrap], { clientId: 'kafka-pg-pipeline-scripts' }).admin();
+}
+
+/**
+ * Connects an admin client, runs `fn`, disconnects. A broker out of reach
+ * is a user error naming the fix.
+ * @template T @param {Config} config @param {(admin: kafkajs.Admin) => Promise<T>} fn @returns {Promise<T>}
+ */
+export async function withKafkaAdmin(config, fn) {
+  const admin = kafkaAdmin(config);
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new UserError(`Kafka is not reachable at ${config.kafka.bootstrap} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``, { cause: err });
+  }
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * Creates a topic unless it exists and returns its partition count (an
+ * existing topic keeps the count it has).
+ * @param {kafkajs.Admin} admin @param {string} topic @param {number} partitions
+ */
+export async function ensureTopic(admin, topic, partitions) {
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  return meta.topics[0].partitions.length;
+}
+
+/**
+ * Messages in a topic (sum of end offsets), 0 if it does not exist.
+ * @param {kafkajs.Admin} admin @param {string} topic
+ */
+export async function topicSize(admin, topic) {
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A consumer group's lag on a topic: end offsets minus committed offsets.
+ * @param {kafkajs.Admin} admin @param {string} topic @param {string} groupId
+ */
+export async function consumerLag(admin, topic, groupId) {
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  return ends.reduce((lag, p) => {
+    const at = done.get(p.partition) ?? -1;
+    return lag + Number(p.high) - (at < 0 ? Number(p.low) : at);
+  }, 0);
+}

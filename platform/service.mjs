@@ -1,0 +1,103 @@
+// @ts-check
+// What every service of the local platform has in common: its files under
+// STATE_DIR, the marker on its command line that proves a pid is ours, and
+// the pid-file process handling the JVM services and the watchdog share.
+// Each service is a file beside this one that returns a Service.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { classifyPid, cmdline, isAlive, readText, stopPid } from '#lib/procs.mjs';
+
+/** @typedef {import('#lib/config.mjs').Config} Config */
+
+/**
+ * @typedef {object} Service
+ * @property {string} name
+ * @property {string} address
+ * @property {{ key: string, port: number }[]} ports the .env key of each port, for error messages
+ * @property {string} [host] the address its ports bind to (127.0.0.1 unless it says)
+ * @property {string} logFile
+ * @property {string} hint what to do when it does not come up
+ * @property {string[]} after services that must be ready first
+ * @property {() => ReturnType<typeof classifyPid>} pid
+ * @property {() => void} removePid
+ * @property {(() => void) | undefined} [check] refuses data it cannot use, before anything starts
+ * @property {(() => string) | undefined} [fingerprint] a digest of the settings it starts with
+ * @property {() => Promise<void>} start
+ * @property {() => Promise<boolean>} ready
+ * @property {(() => Promise<void>) | undefined} [afterReady]
+ * @property {() => Promise<string>} stop
+ */
+
+/** @param {Config} config @param {string} name */
+export const logFile = (config, name) => path.join(config.logDir, `${name}.log`);
+/** @param {Config} config @param {string} name */
+export const pidFile = (config, name) => path.join(config.runDir, `${name}.pid`);
+/** Where a service keeps its data. @param {Config} config @param {string} name */
+export const dataDir = (config, name) => path.join(config.dataDir, name);
+/** On the command line of every process we start: pids are ours only if it is there. @param {Config} config @param {string} name */
+export const marker = (config, name) => `-Dkpp.service=${name}@${config.stateDir}`;
+/** Kafka's jars, which Kafka and Connect both run from. @param {Config} config */
+export const kafkaLibs = (config) => `${path.join(config.cacheDir, 'kafka', 'libs')}/*`;
+/** @param {Config} config */
+export const log4jConfig = (config) => path.join(config.root, 'platform', 'log4j2.properties');
+
+/** @param {...string} parts */
+export const digest = (...parts) => crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
+
+/** @param {Record<string, string | number | boolean>} props */
+export function toProperties(props) {
+  return Object.entries(props)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')
+    .concat('\n');
+}
+
+/** JVM flags of our services: the heap from .env, our marker, short GC pauses, exit on OOM. @param {Config} config @param {string} name @param {string} heap */
+export const jvmFlags = (config, name, heap) => [
+  ...heap.split(/\s+/).filter(Boolean),
+  marker(config, name),
+  '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true',
+];
+
+/**
+ * pid, removePid and stop of a process started with startDetached: its pid
+ * file counts only while the live process carries our marker.
+ * @param {Config} config @param {string} name
+ * @returns {Pick<Service, 'pid' | 'removePid' | 'stop'>}
+ */
+export function pidFileProcess(config, name) {
+  const pid = () => classifyPid(readText(pidFile(config, name)), isAlive, cmdline, marker(config, name));
+  return {
+    pid,
+    removePid: () => fs.rmSync(pidFile(config, name), { force: true }),
+    async stop() {
+      const info = pid();
+      fs.rmSync(pidFile(config, name), { force: true });
+      if (info.state !== 'running') return info.state === 'stale' ? `stale pid file removed (${info.why})` : 'not running';
+      return stopPid(info.pid);
+    },
+  };
+}
+
+/** The pids of every process of ours still alive, for tests and `down`. @param {Config} config */
+export function ourPids(config) {
+  return fs.readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      const argv = cmdline(pid);
+      return argv.some((arg) => arg.endsWith(`@${config.stateDir}`) || arg === dataDir(config, 'postgres'));
+    });
+}
+
+/** @param {string} url */
+export async function getJson(url) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return undefined;
+    return await res.json();
+  } catch {
+    return undefined;
+  }
+}
