@@ -176,7 +176,9 @@ async function bareProduce(rows) {
   // Pre-encoded: a 33-byte value like our Avro records, keyed by id, split by partition.
   const value = Buffer.alloc(33, 7);
   const lanes = Array.from({ length: P }, () => []);
-  rows.forEach((r, i) => lanes[i % P].push({ key: String(r.id), value, partition: i % P }));
+  rows.forEach((r, i) => {
+    lanes[i % P].push({ key: String(r.id), value, partition: i % P });
+  });
   const compression = config.producer.compression === 'gzip' ? kafkajs.CompressionTypes.GZIP : kafkajs.CompressionTypes.None;
   const t0 = performance.now();
   await Promise.all(lanes.map(async (lane) => {

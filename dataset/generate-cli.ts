@@ -1,7 +1,7 @@
 // npm run generate [-- --rows N --start ISO --seed N --out path]
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { UsageError, UserError, main } from '#lib/errors.mjs';
 import { DEFAULT_ROWS, DEFAULT_SEED, DEFAULT_START, generate, writeDataset } from './generate.js';
@@ -29,19 +29,14 @@ function write(data: Dataset, out: string): number {
 }
 
 await main(async () => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        rows: { type: 'string', default: String(DEFAULT_ROWS) },
-        start: { type: 'string', default: DEFAULT_START },
-        seed: { type: 'string', default: String(DEFAULT_SEED) },
-        out: { type: 'string', default: config.datasetFile },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseFlags({
+    options: {
+      rows: { type: 'string', default: String(DEFAULT_ROWS) },
+      start: { type: 'string', default: DEFAULT_START },
+      seed: { type: 'string', default: String(DEFAULT_SEED) },
+      out: { type: 'string', default: config.datasetFile },
+    },
+  });
   const rows = Number(values.rows);
   const seed = Number(values.seed);
   if (!Number.isInteger(rows) || rows <= 0) throw new UsageError(`--rows ${values.rows} is not a positive integer`);

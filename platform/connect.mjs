@@ -95,7 +95,7 @@ export function connectService(config) {
     ...pidFileProcess(config, 'connect'),
     fingerprint: () => digest(connectWorkerProperties(config), JSON.stringify(connectEnv(config)), config.connect.heap),
     async start() {
-      const java = requireJava(config, 17);
+      const java = requireJava(17);
       if (!fs.existsSync(pluginDir(config))) throw new UserError(`${pluginDir(config)} is missing: run \`npm run platform:fetch\``);
       const props = path.join(config.runDir, 'connect.properties');
       fs.mkdirSync(config.runDir, { recursive: true });

@@ -98,8 +98,8 @@ export function mavenFailure(output) {
   return { kind: 'other', hint: 'see the Maven log' };
 }
 
-/** @param {Config} config */
-function mavenRepo(config) {
+/** Maven's local repository: MAVEN_REPO_LOCAL, else Maven's default. */
+function mavenRepo() {
   return process.env.MAVEN_REPO_LOCAL || path.join(os.homedir(), '.m2', 'repository');
 }
 
@@ -110,7 +110,7 @@ function pinnedArchives(/** @type {Config} */ config) {
   return [
     `io/debezium/debezium-connector-jdbc/${prop('debezium.version')}`,
     `io/apicurio/apicurio-registry-app/${prop('apicurio.version')}`,
-  ].map((dir) => path.join(mavenRepo(config), dir));
+  ].map((dir) => path.join(mavenRepo(), dir));
 }
 
 /**
@@ -126,7 +126,7 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
     throw new UserError(`the platform cache needs fetching again (${state.ok ? 'asked to refresh' : state.why}), but services of ours are running from it: run \`npm run platform:down\` first`);
   }
   requireCommand('mvn', ['-v'], 'Maven is not installed: run `apt-get install -y maven` (or install Maven 3.8+), then run again');
-  requireJava(config, 17);
+  requireJava(17);
   const started = Date.now();
   fs.mkdirSync(config.logDir, { recursive: true });
   const logFile = path.join(config.logDir, 'fetch.log');
@@ -160,7 +160,7 @@ function runMaven(config, logFile, log) {
   return /** @type {Promise<{ ok: boolean, output: string }>} */ (new Promise((resolve) => {
     const args = [
       '-B', '-C', '-f', path.join(config.root, 'platform/pom.xml'), 'package',
-      `-Dcache.dir=${config.cacheDir}`, `-Dmaven.repo.local=${mavenRepo(config)}`,
+      `-Dcache.dir=${config.cacheDir}`, `-Dmaven.repo.local=${mavenRepo()}`,
     ];
     const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out = fs.createWriteStream(logFile);

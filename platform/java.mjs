@@ -43,8 +43,8 @@ export function pickJdk(jdks, min) {
     .sort((a, b) => b.major - a.major)[0];
 }
 
-/** The java for Kafka and Connect: $JAVA_HOME's, else the one on PATH. @param {Config} config @param {number} min */
-export function requireJava(config, min) {
+/** The java for Kafka and Connect: $JAVA_HOME's, else the one on PATH. @param {number} min */
+export function requireJava(min) {
   const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
   const out = requireCommand(java, ['-version'], `Java is not installed: run \`apt-get install -y openjdk-${min}-jdk-headless\` (Java ${min} or newer), then run again`);
   const major = javaMajor(out);

@@ -68,7 +68,7 @@ export function kafkaService(config) {
     ...pidFileProcess(config, 'kafka'),
     fingerprint: () => digest(kafkaServerProperties(config), config.kafka.heap),
     async start() {
-      const java = requireJava(config, 17);
+      const java = requireJava(17);
       kafkaInit(config, java);
       startDetached({
         cmd: java,

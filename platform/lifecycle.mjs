@@ -39,7 +39,7 @@ export const services = (config) => SERVICES.map((make) => make(config));
 export async function up(config, { log = console.log } = {}) {
   const all = services(config);
   // Port conflicts fail before anything is fetched or started.
-  for (const svc of all) await preflight(config, svc, log);
+  for (const svc of all) await preflight(svc, log);
   fs.mkdirSync(config.runDir, { recursive: true });
   fs.mkdirSync(config.logDir, { recursive: true });
   const fetchResult = await fetchPlatform(config, { log });
@@ -62,9 +62,9 @@ export async function up(config, { log = console.log } = {}) {
 /**
  * A service of ours that is not running must find its ports free; a stale
  * pid file is dropped (never acted on: its pid may be a stranger's now).
- * @param {Config} config @param {Service} svc @param {(line: string) => void} log
+ * @param {Service} svc @param {(line: string) => void} log
  */
-async function preflight(config, svc, log) {
+async function preflight(svc, log) {
   const info = svc.pid();
   if (info.state === 'running') return;
   if (info.state === 'stale') {

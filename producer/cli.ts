@@ -1,6 +1,6 @@
 // npm run produce -- [--file path] [--rate N | --speed F] [--limit N] [--from-id N] [--restart]
 //   [--topic name] [--partitions N] [--schema file.avsc]
-import { parseArgs } from 'node:util';
+import { parseFlags } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { UsageError, main } from '#lib/errors.mjs';
 import type { Pace } from './pacing.js';
@@ -18,25 +18,20 @@ function positive(name: string, raw: string | undefined, integer = true): number
 }
 
 await main(async () => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        file: { type: 'string', default: config.datasetFile },
-        rate: { type: 'string' },
-        speed: { type: 'string' },
-        limit: { type: 'string' },
-        'from-id': { type: 'string' },
-        restart: { type: 'boolean', default: false },
-        topic: { type: 'string', default: config.pipeline.topic },
-        partitions: { type: 'string', default: String(config.pipeline.partitions) },
-        schema: { type: 'string' },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
-  }
+  const { values } = parseFlags({
+    options: {
+      file: { type: 'string', default: config.datasetFile },
+      rate: { type: 'string' },
+      speed: { type: 'string' },
+      limit: { type: 'string' },
+      'from-id': { type: 'string' },
+      restart: { type: 'boolean', default: false },
+      topic: { type: 'string', default: config.pipeline.topic },
+      partitions: { type: 'string', default: String(config.pipeline.partitions) },
+      schema: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  }, USAGE);
   if (values.help) {
     console.log(USAGE);
     return;

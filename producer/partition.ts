@@ -19,12 +19,12 @@ export function murmur2(data: Uint8Array): number {
   }
   const tail = length & ~3;
   switch (length & 3) {
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: murmur2's tail, as Kafka's Java client has it
     case 3:
       h ^= data[tail + 2] << 16;
-    // falls through
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
     case 2:
       h ^= data[tail + 1] << 8;
-    // falls through
     case 1:
       h ^= data[tail];
       h = Math.imul(h, m);

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // npm run platform:fetch | platform:up | platform:down [-- --purge] | platform:status
-import { parseArgs } from 'node:util';
-import { table } from '#lib/cli.mjs';
+import { parseFlags, table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { main } from '#lib/errors.mjs';
 import { fetchPlatform } from '../platform/fetch.mjs';
@@ -21,7 +20,7 @@ process.on('SIGINT', () => {
 });
 
 await main(async () => {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseFlags({
     allowPositionals: true,
     options: {
       purge: { type: 'boolean', default: false },
