@@ -21,7 +21,9 @@ export async function demoBaseline(config, rows) {
   await db.connect();
   await db.query('create schema if not exists bench_demo');
   await db.query('drop table if exists bench_demo.synthetic_data');
-  await db.query('create table bench_demo.synthetic_data (id text, "timestamp" timestamp, stock_price double precision, sales_trend double precision)');
+  await db.query(
+    'create table bench_demo.synthetic_data (id text, "timestamp" timestamp, stock_price double precision, sales_trend double precision)',
+  );
 
   let inserted = 0;
   let lastInsert = 0;
@@ -32,7 +34,12 @@ export async function demoBaseline(config, rows) {
     eachMessage: async ({ message }) => {
       const row = JSON.parse(String(message.value));
       // One INSERT, committed on its own (autocommit), per message.
-      await db.query('insert into bench_demo.synthetic_data (id, "timestamp", stock_price, sales_trend) values ($1, $2, $3, $4)', [row.id, row.timestamp, row.stock_price, row.sales_trend]);
+      await db.query('insert into bench_demo.synthetic_data (id, "timestamp", stock_price, sales_trend) values ($1, $2, $3, $4)', [
+        row.id,
+        row.timestamp,
+        row.stock_price,
+        row.sales_trend,
+      ]);
       inserted++;
       lastInsert = performance.now();
     },
@@ -43,7 +50,14 @@ export async function demoBaseline(config, rows) {
   const t0 = performance.now();
   for (const r of rows) {
     // No key; flushed (acknowledged) before the next one is sent.
-    await producer.send({ topic, messages: [{ value: JSON.stringify({ id: String(r.id), timestamp: new Date(r.ts).toISOString(), stock_price: r.stock, sales_trend: r.sales }) }] });
+    await producer.send({
+      topic,
+      messages: [
+        {
+          value: JSON.stringify({ id: String(r.id), timestamp: new Date(r.ts).toISOString(), stock_price: r.stock, sales_trend: r.sales }),
+        },
+      ],
+    });
   }
   const producerSeconds = (performance.now() - t0) / 1000;
   const deadline = Date.now() + 600_000;

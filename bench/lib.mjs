@@ -60,7 +60,9 @@ export async function waitLoaded(config, expectedRows, timeoutMs = 300_000) {
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows: [r] } = await db.query('select count(*)::int as n, min(ingested_at) as first, max(ingested_at) as last from synthetic_data');
+      const {
+        rows: [r],
+      } = await db.query('select count(*)::int as n, min(ingested_at) as first, max(ingested_at) as last from synthetic_data');
       if (r.n >= expectedRows && (await consumerLag(admin, config.pipeline.topic, config.sink.group).catch(() => 1)) === 0) {
         return { rows: r.n, first: new Date(r.first).getTime(), last: new Date(r.last).getTime() };
       }
@@ -84,7 +86,9 @@ export async function etlTimes(config, runs) {
   const admin = pgClient(config);
   await admin.connect();
   try {
-    const { rows: [facts] } = await admin.query('select count(*)::int as n, max(id) as max_id, max("timestamp") as newest from synthetic_data');
+    const {
+      rows: [facts],
+    } = await admin.query('select count(*)::int as n, max(id) as max_id, max("timestamp") as newest from synthetic_data');
     if (facts.n === 0) throw new Error('synthetic_data is empty: run `npm start` first');
     const full = [];
     for (let i = 0; i < runs; i++) full.push((await runEtl(config, { full: true })).ms);

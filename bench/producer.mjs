@@ -27,15 +27,24 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const topic = `bench-producer-${Date.now()}`;
     topics.push(topic, `${topic}.rejected`);
-    const out = await $({ env: { ...process.env, STATE_DIR: stateDir }, quiet: true })`node --max-old-space-size=96 dist/producer/cli.js --file ${file} --topic ${topic}`;
+    const out = await $({
+      env: { ...process.env, STATE_DIR: stateDir },
+      quiet: true,
+    })`node --max-old-space-size=96 dist/producer/cli.js --file ${file} --topic ${topic}`;
     const m = /sent ([\d,]+), .*, ([\d.]+) s, ([\d,]+) rows\/s, peak RSS (\d+) MB/.exec(out.stdout);
     if (!m) throw new Error(`unexpected producer output: ${out.stdout}`);
     rows.push(['produce (full file)', `run ${i + 1}`, `${m[2]} s`, `${m[3]} rows/s`, `${m[4]} MB peak RSS`]);
   }
-  console.log(`producer benchmark on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, compression ${config.producer.compression}, ${config.pipeline.partitions} partitions`);
+  console.log(
+    `producer benchmark on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, compression ${config.producer.compression}, ${config.pipeline.partitions} partitions`,
+  );
   console.log(table(['stage', 'run', 'time', 'throughput', 'memory'], rows));
 } finally {
   const admin = kafkaAdmin(config);
-  await admin.connect().then(() => admin.deleteTopics({ topics })).catch(() => {}).finally(() => admin.disconnect());
+  await admin
+    .connect()
+    .then(() => admin.deleteTopics({ topics }))
+    .catch(() => {})
+    .finally(() => admin.disconnect());
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -28,7 +28,17 @@ const RT_SECONDS = Number(process.env.BENCH_RT_SECONDS ?? 60);
 const DEMO_ROWS = Number(process.env.BENCH_DEMO_ROWS ?? 3000);
 const log = (line) => console.error(`[bench] ${line}`);
 const s = (ms) => ms / 1000;
-const results = { machine: machine(), startedAt: new Date().toISOString(), config: { rtRate: RT_RATE, rtSeconds: RT_SECONDS, demoRows: DEMO_ROWS, partitions: config.pipeline.partitions, compression: config.producer.compression } };
+const results = {
+  machine: machine(),
+  startedAt: new Date().toISOString(),
+  config: {
+    rtRate: RT_RATE,
+    rtSeconds: RT_SECONDS,
+    demoRows: DEMO_ROWS,
+    partitions: config.pipeline.partitions,
+    compression: config.producer.compression,
+  },
+};
 
 await up(config, { log });
 await migrate(config);
@@ -108,7 +118,9 @@ async function realTime() {
   const sampler = (async () => {
     while (running) {
       await new Promise((r) => setTimeout(r, 2000));
-      const { rows: [r] } = await db.query(`select
+      const {
+        rows: [r],
+      } = await db.query(`select
         extract(epoch from (select max(ingested_at) from synthetic_data)
           - coalesce((select max(refreshed_at) from stock_price_summary), (select min(ingested_at) from synthetic_data))) as wall_s,
         extract(epoch from (select max("timestamp") from synthetic_data) - (select max(interval_end) from stock_price_summary)) / 60 as data_min`);
@@ -121,7 +133,9 @@ async function realTime() {
   await sampler;
   const produced = parseSummary(out.stdout);
   await waitLoaded(config, limit);
-  const { rows: [lat] } = await db.query(`
+  const {
+    rows: [lat],
+  } = await db.query(`
     select count(*)::int as n,
            percentile_cont(array[0.5, 0.95, 0.99]) within group (order by extract(epoch from ingested_at - kafka_timestamp)) as p,
            max(extract(epoch from ingested_at - kafka_timestamp)) as max
@@ -151,10 +165,15 @@ async function copyBaseline(rows) {
     await db.query('create schema if not exists bench');
     await db.query('drop table if exists bench.copy_target');
     // The real table's shape (keys and indexes), not its triggers.
-    await db.query('create table bench.copy_target (like public.synthetic_data including defaults including constraints including indexes)');
+    await db.query(
+      'create table bench.copy_target (like public.synthetic_data including defaults including constraints including indexes)',
+    );
     const csv = rows.map((r) => `${r.id},${new Date(r.ts).toISOString()},${r.stock},${r.sales}`).join('\n');
     const t0 = performance.now();
-    await pipeline(Readable.from([csv]), db.query(copyStreams.from('copy bench.copy_target (id, "timestamp", stock_price, sales_trend) from stdin (format csv)')));
+    await pipeline(
+      Readable.from([csv]),
+      db.query(copyStreams.from('copy bench.copy_target (id, "timestamp", stock_price, sales_trend) from stdin (format csv)')),
+    );
     const seconds = s(performance.now() - t0);
     await db.query('drop table bench.copy_target');
     await db.query('drop schema bench');
@@ -181,11 +200,13 @@ async function bareProduce(rows) {
   });
   const compression = config.producer.compression === 'gzip' ? kafkajs.CompressionTypes.GZIP : kafkajs.CompressionTypes.None;
   const t0 = performance.now();
-  await Promise.all(lanes.map(async (lane) => {
-    for (let i = 0; i < lane.length; i += config.producer.batchMessages) {
-      await producer.send({ topic, messages: lane.slice(i, i + config.producer.batchMessages), acks: -1, compression });
-    }
-  }));
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (let i = 0; i < lane.length; i += config.producer.batchMessages) {
+        await producer.send({ topic, messages: lane.slice(i, i + config.producer.batchMessages), acks: -1, compression });
+      }
+    }),
+  );
   const seconds = s(performance.now() - t0);
   await producer.disconnect();
   await admin.deleteTopics({ topics: [topic] });
@@ -199,7 +220,12 @@ async function readRows(file) {
   const rows = [];
   for await (const g of readRowGroups(source, file)) {
     for (let i = 0; i < g.rows; i++) {
-      rows.push({ id: Number(g.columns.id[i]), ts: Number(g.columns.timestamp[i]), stock: Number(g.columns.stock_price[i]), sales: Number(g.columns.sales_trend[i]) });
+      rows.push({
+        id: Number(g.columns.id[i]),
+        ts: Number(g.columns.timestamp[i]),
+        stock: Number(g.columns.stock_price[i]),
+        sales: Number(g.columns.sales_trend[i]),
+      });
     }
   }
   return { rows };
@@ -212,28 +238,67 @@ function parseSummary(stdout) {
 }
 
 function machine() {
-  return { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
+  return {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? '?',
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+  };
 }
 
 function print(r) {
-  const n = (x, d = 0) => (x === null || x === undefined ? '-' : Number(x).toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  const n = (x, d = 0) =>
+    x === null || x === undefined ? '-' : Number(x).toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
   const rows = [
     ['batch', 'producer', `${n(r.batch.producerRowsPerSecond)} rows/s`, `peak RSS ${r.batch.producerPeakRssMb} MB`],
     ['batch', 'sink (first to last row landed)', `${n(r.batch.sinkRowsPerSecond)} rows/s`, ''],
-    ['batch', 'producer start to last row in PostgreSQL', `${n(r.batch.producerStartToLastRowSeconds, 1)} s`, `${n(r.batch.endToEndRowsPerSecond)} rows/s end to end`],
-    ['batch', 'stages', `produce ${n(r.batch.stages.produceSeconds, 1)} s`, `land after it ${n(r.batch.stages.landAfterProducerSeconds, 1)} s, first ETL ${n(r.batch.stages.firstEtlSeconds, 1)} s`],
-    ['real time', `${n(r.realTime.targetRowsPerSecond)} rows/s for ${RT_SECONDS} s`, `${n(r.realTime.achievedRowsPerSecond)} rows/s sent`, `${n(r.realTime.rows)} rows`],
-    ['real time', 'latency Kafka record to PostgreSQL', `p50 ${n(r.realTime.latencySeconds.p50 * 1000)} ms, p95 ${n(r.realTime.latencySeconds.p95 * 1000)} ms`, `p99 ${n(r.realTime.latencySeconds.p99 * 1000)} ms, max ${n(r.realTime.latencySeconds.max * 1000)} ms`],
-    ['real time', 'summary lag behind raw rows (pg_cron, 1 min)', `median ${n(r.realTime.summaryLag.wallSecondsMedian, 1)} s`, `max ${n(r.realTime.summaryLag.wallSecondsMax, 1)} s wall`],
+    [
+      'batch',
+      'producer start to last row in PostgreSQL',
+      `${n(r.batch.producerStartToLastRowSeconds, 1)} s`,
+      `${n(r.batch.endToEndRowsPerSecond)} rows/s end to end`,
+    ],
+    [
+      'batch',
+      'stages',
+      `produce ${n(r.batch.stages.produceSeconds, 1)} s`,
+      `land after it ${n(r.batch.stages.landAfterProducerSeconds, 1)} s, first ETL ${n(r.batch.stages.firstEtlSeconds, 1)} s`,
+    ],
+    [
+      'real time',
+      `${n(r.realTime.targetRowsPerSecond)} rows/s for ${RT_SECONDS} s`,
+      `${n(r.realTime.achievedRowsPerSecond)} rows/s sent`,
+      `${n(r.realTime.rows)} rows`,
+    ],
+    [
+      'real time',
+      'latency Kafka record to PostgreSQL',
+      `p50 ${n(r.realTime.latencySeconds.p50 * 1000)} ms, p95 ${n(r.realTime.latencySeconds.p95 * 1000)} ms`,
+      `p99 ${n(r.realTime.latencySeconds.p99 * 1000)} ms, max ${n(r.realTime.latencySeconds.max * 1000)} ms`,
+    ],
+    [
+      'real time',
+      'summary lag behind raw rows (pg_cron, 1 min)',
+      `median ${n(r.realTime.summaryLag.wallSecondsMedian, 1)} s`,
+      `max ${n(r.realTime.summaryLag.wallSecondsMax, 1)} s wall`,
+    ],
     ['etl', 'full rebuild', `${n(r.etl.fullMs, 1)} ms`, ''],
     ['etl', 'incremental after 1 minute / 1 hour of rows', `${n(r.etl.minuteMs, 1)} ms`, `${n(r.etl.hourMs, 1)} ms`],
-    ['baseline', `original design (JSON, flush per message, insert+commit per row; ${n(r.demo.rows)} rows)`, `${n(r.demo.endToEndRowsPerSecond)} rows/s end to end`, `producer alone ${n(r.demo.producerRowsPerSecond)} rows/s`],
+    [
+      'baseline',
+      `original design (JSON, flush per message, insert+commit per row; ${n(r.demo.rows)} rows)`,
+      `${n(r.demo.endToEndRowsPerSecond)} rows/s end to end`,
+      `producer alone ${n(r.demo.producerRowsPerSecond)} rows/s`,
+    ],
     ['baseline', 'COPY into a scratch table (the full year)', `${n(r.copy.rowsPerSecond)} rows/s`, `${n(r.copy.seconds, 2)} s`],
     ['baseline', 'bare produce of pre-encoded messages', `${n(r.bareProduce.rowsPerSecond)} rows/s`, `${n(r.bareProduce.seconds, 2)} s`],
     ['ratio', 'our end-to-end rate / original design', `${n(r.ratios.endToEndOverDemo, 1)}x`, 'aim: 50x or more'],
     ['ratio', 'our end-to-end time / COPY time', `${n(r.ratios.endToEndTimeOverCopy, 1)}x`, 'aim: 10x or less'],
     ['ratio', 'p99 real-time latency', `${n(r.realTime.latencySeconds.p99 * 1000)} ms`, 'aim: under 1,000 ms'],
   ];
-  console.log(`\nkafka-pg-pipeline benchmark, ${r.startedAt}, ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGb} GB, node ${r.machine.node}`);
+  console.log(
+    `\nkafka-pg-pipeline benchmark, ${r.startedAt}, ${r.machine.cores} cores (${r.machine.cpu}), ${r.machine.memoryGb} GB, node ${r.machine.node}`,
+  );
   console.log(table(['part', 'what', 'figure', ''], rows));
 }

@@ -41,12 +41,15 @@ await main(async () => {
   const seed = Number(values.seed);
   if (!Number.isInteger(rows) || rows <= 0) throw new UsageError(`--rows ${values.rows} is not a positive integer`);
   if (!Number.isInteger(seed)) throw new UsageError(`--seed ${values.seed} is not an integer`);
-  if (!Number.isFinite(Date.parse(values.start))) throw new UsageError(`--start ${values.start} is not a date: use ISO-8601, e.g. ${DEFAULT_START}`);
+  if (!Number.isFinite(Date.parse(values.start)))
+    throw new UsageError(`--start ${values.start} is not a date: use ISO-8601, e.g. ${DEFAULT_START}`);
 
   const started = performance.now();
   const data = generate({ rows, start: values.start, seed });
   const out = path.resolve(values.out);
   const bytes = write(data, out);
   const seconds = (performance.now() - started) / 1000;
-  console.log(`wrote ${rows.toLocaleString('en')} rows to ${path.relative(process.cwd(), out)} (${(bytes / 1e6).toFixed(1)} MB, seed ${seed}) in ${seconds.toFixed(1)} s`);
+  console.log(
+    `wrote ${rows.toLocaleString('en')} rows to ${path.relative(process.cwd(), out)} (${(bytes / 1e6).toFixed(1)} MB, seed ${seed}) in ${seconds.toFixed(1)} s`,
+  );
 });

@@ -20,7 +20,10 @@ export async function connectApi(config, method, route, body) {
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
-    throw new UserError(`Kafka Connect is not reachable at ${config.connect.url} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``, { cause: err });
+    throw new UserError(
+      `Kafka Connect is not reachable at ${config.connect.url} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``,
+      { cause: err },
+    );
   }
   const text = await res.text();
   let json;
@@ -52,7 +55,8 @@ export function assessStatus(status) {
   const failed = failedParts(status)[0];
   const detail = `connector ${status?.connector?.state ?? '?'}, tasks ${tasks.map((t) => `${t.id}:${t.state}`).join(' ') || 'none yet'}`;
   if (failed) return { state: 'failed', detail, trace: failed.trace ?? '(no trace)' };
-  if (status?.connector?.state === 'RUNNING' && tasks.length > 0 && tasks.every((t) => t.state === 'RUNNING')) return { state: 'running', detail };
+  if (status?.connector?.state === 'RUNNING' && tasks.length > 0 && tasks.every((t) => t.state === 'RUNNING'))
+    return { state: 'running', detail };
   return { state: 'pending', detail };
 }
 
@@ -63,4 +67,5 @@ export const connectorStatus = (config, name) => connectApi(config, 'GET', `/con
  * Restarts a connector's failed parts (Connect never does it by itself).
  * @param {Config} config @param {string} name
  */
-export const restartFailed = (config, name) => connectApi(config, 'POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);
+export const restartFailed = (config, name) =>
+  connectApi(config, 'POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=true`);

@@ -38,7 +38,10 @@ export function explain(err) {
     return { message: `a service is not reachable (${e.message}): start the platform with \`npm run platform:up\``, exitCode: 1 };
   }
   if (e?.code === '28P01') {
-    return { message: `PostgreSQL refused the password (${e.message}): check the PG_*_PASSWORD keys in .env, then \`npm run db:migrate\``, exitCode: 1 };
+    return {
+      message: `PostgreSQL refused the password (${e.message}): check the PG_*_PASSWORD keys in .env, then \`npm run db:migrate\``,
+      exitCode: 1,
+    };
   }
   if (typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return { message: `PostgreSQL: ${e.message}`, exitCode: 1 };
   return null;

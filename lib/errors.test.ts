@@ -4,7 +4,10 @@ import { UsageError, UserError, explain } from './errors.mjs';
 
 describe('explain', () => {
   it('prints a user error as it is, with its exit code', () => {
-    expect(explain(new UserError('Kafka is down: run `npm run platform:up`'))).toEqual({ message: 'Kafka is down: run `npm run platform:up`', exitCode: 1 });
+    expect(explain(new UserError('Kafka is down: run `npm run platform:up`'))).toEqual({
+      message: 'Kafka is down: run `npm run platform:up`',
+      exitCode: 1,
+    });
     expect(explain(new UsageError('--rate x is not a number'))?.exitCode).toBe(2);
     expect(explain(new ConfigError('PG_PORT=abc is not a TCP port'))?.exitCode).toBe(1);
   });

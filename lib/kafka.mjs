@@ -17,7 +17,14 @@ export function createKafka(brokers, { clientId = 'kafka-pg-pipeline', log, ...r
     clientId,
     brokers,
     logLevel: log ? kafkajs.logLevel.WARN : kafkajs.logLevel.NOTHING,
-    ...(log ? { logCreator: () => ({ namespace, log: entry }) => log(`kafka ${namespace}: ${entry.message}`) } : {}),
+    ...(log
+      ? {
+          logCreator:
+            () =>
+            ({ namespace, log: entry }) =>
+              log(`kafka ${namespace}: ${entry.message}`),
+        }
+      : {}),
     ...rest,
   });
 }
@@ -37,7 +44,10 @@ export async function withKafkaAdmin(config, fn) {
   try {
     await admin.connect();
   } catch (err) {
-    throw new UserError(`Kafka is not reachable at ${config.kafka.bootstrap} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``, { cause: err });
+    throw new UserError(
+      `Kafka is not reachable at ${config.kafka.bootstrap} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``,
+      { cause: err },
+    );
   }
   try {
     return await fn(admin);
@@ -75,10 +85,7 @@ export async function topicSize(admin, topic) {
  * @param {kafkajs.Admin} admin @param {string} topic @param {string} groupId
  */
 export async function consumerLag(admin, topic, groupId) {
-  const [ends, committed] = await Promise.all([
-    admin.fetchTopicOffsets(topic),
-    admin.fetchOffsets({ groupId, topics: [topic] }),
-  ]);
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
   const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   return ends.reduce((lag, p) => {
     const at = done.get(p.partition) ?? -1;

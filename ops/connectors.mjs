@@ -13,7 +13,8 @@ import { delay } from '#lib/procs.mjs';
 /** @param {Config} config @returns {{ name: string, file: string, body: Record<string, string> }[]} */
 export function connectorFiles(config) {
   const dir = path.join(config.root, 'connect');
-  return fs.readdirSync(dir)
+  return fs
+    .readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
     .map((f) => {

@@ -36,12 +36,17 @@ export async function watch(config, { log, stopping }) {
             continue;
           }
           if (Date.now() < state.nextAt) continue;
-          const why = String(failed[0].trace ?? '').split('\n').find((l) => /Caused by|Exception/.test(l)) ?? 'no trace';
+          const why =
+            String(failed[0].trace ?? '')
+              .split('\n')
+              .find((l) => /Caused by|Exception/.test(l)) ?? 'no trace';
           const res = await restartFailed(config, name);
           state.failures++;
           state.nextAt = Date.now() + pauseAfter(state.failures);
           backoff.set(name, state);
-          log(`${name}: restarted ${failed.length} failed part(s) (attempt ${state.failures}, HTTP ${res.status}); it failed with: ${why.trim().slice(0, 300)}`);
+          log(
+            `${name}: restarted ${failed.length} failed part(s) (attempt ${state.failures}, HTTP ${res.status}); it failed with: ${why.trim().slice(0, 300)}`,
+          );
         }
       }
     } catch {

@@ -102,7 +102,14 @@ export function connectService(config) {
       fs.writeFileSync(props, connectWorkerProperties(config));
       startDetached({
         cmd: java,
-        args: [...jvmFlags(config, 'connect', config.connect.heap), `-Dlog4j2.configurationFile=${log4jConfig(config)}`, '-cp', kafkaLibs(config), 'org.apache.kafka.connect.cli.ConnectDistributed', props],
+        args: [
+          ...jvmFlags(config, 'connect', config.connect.heap),
+          `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
+          '-cp',
+          kafkaLibs(config),
+          'org.apache.kafka.connect.cli.ConnectDistributed',
+          props,
+        ],
         env: connectEnv(config),
         logFile: log,
         pidFile: pidFile(config, 'connect'),

@@ -18,7 +18,10 @@ const FETCHED_DIRS = ['kafka', 'connect-plugins', 'apicurio'];
 
 /** The pom decides what the cache must hold. @param {Config} config */
 function pomHash(config) {
-  return crypto.createHash('sha256').update(fs.readFileSync(path.join(config.root, 'platform/pom.xml'))).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(fs.readFileSync(path.join(config.root, 'platform/pom.xml')))
+    .digest('hex');
 }
 
 /** @param {Config} config */
@@ -87,9 +90,16 @@ export function cacheState(config) {
  */
 export function mavenFailure(output) {
   if (/Unknown host|Could not transfer artifact|Connection (refused|timed out)|Network is unreachable/i.test(output)) {
-    return { kind: 'network', hint: 'Maven Central is out of reach: check the network or proxy settings (~/.m2/settings.xml), then run again' };
+    return {
+      kind: 'network',
+      hint: 'Maven Central is out of reach: check the network or proxy settings (~/.m2/settings.xml), then run again',
+    };
   }
-  if (/Not in GZIP format|Unexpected end of (ZLIB input stream|input stream)|Truncated|error while extracting|invalid (stored block|distance|block type)|zip END header not found|ZipException|Error while expanding/i.test(output)) {
+  if (
+    /Not in GZIP format|Unexpected end of (ZLIB input stream|input stream)|Truncated|error while extracting|invalid (stored block|distance|block type)|zip END header not found|ZipException|Error while expanding/i.test(
+      output,
+    )
+  ) {
     return { kind: 'corrupt', hint: 'an archive in the Maven cache is truncated or corrupt' };
   }
   if (/Could not find artifact|Could not resolve dependencies|Failed to read artifact descriptor/i.test(output)) {
@@ -123,7 +133,9 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
   if (!refresh && state.ok) return { skipped: true, seconds: 0 };
   if (!state.ok && state.why !== 'nothing fetched yet') log(`${state.why}: fetching again`);
   if (ourPids(config).length > 0) {
-    throw new UserError(`the platform cache needs fetching again (${state.ok ? 'asked to refresh' : state.why}), but services of ours are running from it: run \`npm run platform:down\` first`);
+    throw new UserError(
+      `the platform cache needs fetching again (${state.ok ? 'asked to refresh' : state.why}), but services of ours are running from it: run \`npm run platform:down\` first`,
+    );
   }
   requireCommand('mvn', ['-v'], 'Maven is not installed: run `apt-get install -y maven` (or install Maven 3.8+), then run again');
   requireJava(17);
@@ -139,7 +151,9 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
   }
   if (refresh) for (const dir of pinnedArchives(config)) fs.rmSync(dir, { recursive: true, force: true });
 
-  log(`fetching Kafka, Connect, the JDBC sink and Apicurio with Maven (first time: about 300 MB); log: ${path.relative(config.root, logFile)}`);
+  log(
+    `fetching Kafka, Connect, the JDBC sink and Apicurio with Maven (first time: about 300 MB); log: ${path.relative(config.root, logFile)}`,
+  );
   let result = await runMaven(config, logFile, log);
   if (!result.ok && mavenFailure(result.output).kind === 'corrupt') {
     log('a cached archive is corrupt: deleting the pinned archives from the Maven cache and fetching them again');
@@ -148,7 +162,11 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
   }
   if (!result.ok) {
     const { hint } = mavenFailure(result.output);
-    const lastError = result.output.split('\n').filter((l) => l.includes('[ERROR]')).slice(0, 1)[0] ?? '';
+    const lastError =
+      result.output
+        .split('\n')
+        .filter((l) => l.includes('[ERROR]'))
+        .slice(0, 1)[0] ?? '';
     throw new UserError(`fetch failed: ${hint} (${lastError.replace(/\s*\[ERROR\]\s*/, '').slice(0, 300)}); full log: ${logFile}`);
   }
   fs.writeFileSync(stampFile(config), JSON.stringify({ pom: pomHash(config), files: manifest(config) }));
@@ -157,31 +175,38 @@ export async function fetchPlatform(config, { refresh = false, log = console.log
 
 /** @param {Config} config @param {string} logFile @param {(line: string) => void} log */
 function runMaven(config, logFile, log) {
-  return /** @type {Promise<{ ok: boolean, output: string }>} */ (new Promise((resolve) => {
-    const args = [
-      '-B', '-C', '-f', path.join(config.root, 'platform/pom.xml'), 'package',
-      `-Dcache.dir=${config.cacheDir}`, `-Dmaven.repo.local=${mavenRepo()}`,
-    ];
-    const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = fs.createWriteStream(logFile);
-    let output = '';
-    let downloads = 0;
-    const started = Date.now();
-    const onData = (/** @type {Buffer} */ chunk) => {
-      const text = chunk.toString();
-      output += text;
-      out.write(text);
-      downloads += (text.match(/Downloaded from/g) ?? []).length;
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const timer = setInterval(() => {
-      log(`  ...${Math.round((Date.now() - started) / 1000)} s, ${downloads} files downloaded`);
-    }, 15_000);
-    child.on('close', (code) => {
-      clearInterval(timer);
-      out.end();
-      resolve({ ok: code === 0, output });
-    });
-  }));
+  return /** @type {Promise<{ ok: boolean, output: string }>} */ (
+    new Promise((resolve) => {
+      const args = [
+        '-B',
+        '-C',
+        '-f',
+        path.join(config.root, 'platform/pom.xml'),
+        'package',
+        `-Dcache.dir=${config.cacheDir}`,
+        `-Dmaven.repo.local=${mavenRepo()}`,
+      ];
+      const child = spawn('mvn', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = fs.createWriteStream(logFile);
+      let output = '';
+      let downloads = 0;
+      const started = Date.now();
+      const onData = (/** @type {Buffer} */ chunk) => {
+        const text = chunk.toString();
+        output += text;
+        out.write(text);
+        downloads += (text.match(/Downloaded from/g) ?? []).length;
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      const timer = setInterval(() => {
+        log(`  ...${Math.round((Date.now() - started) / 1000)} s, ${downloads} files downloaded`);
+      }, 15_000);
+      child.on('close', (code) => {
+        clearInterval(timer);
+        out.end();
+        resolve({ ok: code === 0, output });
+      });
+    })
+  );
 }

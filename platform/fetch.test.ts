@@ -3,14 +3,17 @@ import { damagedFile, mavenFailure } from './fetch.mjs';
 
 describe('mavenFailure', () => {
   it('recognises a truncated archive', () => {
-    const out = '[ERROR] Failed to execute goal ...:unpack (archives): Error while expanding /root/.m2/x.tar.gz: Unexpected end of ZLIB input stream';
+    const out =
+      '[ERROR] Failed to execute goal ...:unpack (archives): Error while expanding /root/.m2/x.tar.gz: Unexpected end of ZLIB input stream';
     expect(mavenFailure(out).kind).toBe('corrupt');
   });
   it('recognises an unreachable registry', () => {
     expect(mavenFailure('[ERROR] Could not transfer artifact a:b:pom:1 from/to central: Unknown host repo').kind).toBe('network');
   });
   it('recognises a version that is not served', () => {
-    expect(mavenFailure('[ERROR] Could not find artifact io.debezium:debezium-connector-jdbc:tar.gz:plugin:9.9 in central').kind).toBe('missing');
+    expect(mavenFailure('[ERROR] Could not find artifact io.debezium:debezium-connector-jdbc:tar.gz:plugin:9.9 in central').kind).toBe(
+      'missing',
+    );
   });
 });
 

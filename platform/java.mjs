@@ -46,10 +46,16 @@ export function pickJdk(jdks, min) {
 /** The java for Kafka and Connect: $JAVA_HOME's, else the one on PATH. @param {number} min */
 export function requireJava(min) {
   const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
-  const out = requireCommand(java, ['-version'], `Java is not installed: run \`apt-get install -y openjdk-${min}-jdk-headless\` (Java ${min} or newer), then run again`);
+  const out = requireCommand(
+    java,
+    ['-version'],
+    `Java is not installed: run \`apt-get install -y openjdk-${min}-jdk-headless\` (Java ${min} or newer), then run again`,
+  );
   const major = javaMajor(out);
   if (major === null || major < min) {
-    throw new UserError(`Java ${major ?? '?'} at ${java} is too old: Kafka ${min < 21 ? '4' : ''} needs Java ${min}+; install openjdk-${min}-jdk-headless or point JAVA_HOME at a newer JDK`);
+    throw new UserError(
+      `Java ${major ?? '?'} at ${java} is too old: Kafka ${min < 21 ? '4' : ''} needs Java ${min}+; install openjdk-${min}-jdk-headless or point JAVA_HOME at a newer JDK`,
+    );
   }
   return java;
 }
@@ -58,7 +64,9 @@ export function requireJava(min) {
 export function registryJava(config) {
   if (config.registry.javaHome) {
     const java = path.join(config.registry.javaHome, 'bin', 'java');
-    const major = javaMajor(requireCommand(java, ['-version'], `REGISTRY_JAVA_HOME=${config.registry.javaHome} has no bin/java: fix it in .env`));
+    const major = javaMajor(
+      requireCommand(java, ['-version'], `REGISTRY_JAVA_HOME=${config.registry.javaHome} has no bin/java: fix it in .env`),
+    );
     if ((major ?? 0) < 21) throw new UserError(`REGISTRY_JAVA_HOME points at Java ${major}: Apicurio Registry 3.3 needs Java 21+`);
     return java;
   }
@@ -70,7 +78,9 @@ export function registryJava(config) {
   if (!jdk) {
     const onPath = javaMajor(requireCommand('java', ['-version'], 'Java is not installed'));
     if ((onPath ?? 0) >= 21) return 'java';
-    throw new UserError('Apicurio Registry 3.3 needs Java 21 or newer and none was found in /usr/lib/jvm: install one (e.g. Temurin 21) and set REGISTRY_JAVA_HOME in .env');
+    throw new UserError(
+      'Apicurio Registry 3.3 needs Java 21 or newer and none was found in /usr/lib/jvm: install one (e.g. Temurin 21) and set REGISTRY_JAVA_HOME in .env',
+    );
   }
   return path.join(jdk.home, 'bin', 'java');
 }

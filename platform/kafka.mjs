@@ -60,11 +60,16 @@ export function kafkaService(config) {
   return {
     name: 'kafka',
     address: config.kafka.bootstrap,
-    ports: [{ key: 'KAFKA_PORT', port: config.kafka.port }, { key: 'KAFKA_CONTROLLER_PORT', port: config.kafka.controllerPort }],
+    ports: [
+      { key: 'KAFKA_PORT', port: config.kafka.port },
+      { key: 'KAFKA_CONTROLLER_PORT', port: config.kafka.controllerPort },
+    ],
     logFile: log,
     hint: 'if the log says the cluster id or the meta.properties do not match, the data folder belongs to another cluster: `npm run platform:down -- --purge`',
     after: [],
-    check: () => { kafkaCheck(config); },
+    check: () => {
+      kafkaCheck(config);
+    },
     ...pidFileProcess(config, 'kafka'),
     fingerprint: () => digest(kafkaServerProperties(config), config.kafka.heap),
     async start() {
@@ -72,7 +77,14 @@ export function kafkaService(config) {
       kafkaInit(config, java);
       startDetached({
         cmd: java,
-        args: [...jvmFlags(config, 'kafka', config.kafka.heap), `-Dlog4j2.configurationFile=${log4jConfig(config)}`, '-cp', kafkaLibs(config), 'kafka.Kafka', path.join(config.runDir, 'kafka.properties')],
+        args: [
+          ...jvmFlags(config, 'kafka', config.kafka.heap),
+          `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
+          '-cp',
+          kafkaLibs(config),
+          'kafka.Kafka',
+          path.join(config.runDir, 'kafka.properties'),
+        ],
         logFile: log,
         pidFile: pidFile(config, 'kafka'),
       });
@@ -91,12 +103,16 @@ function kafkaCheck(config) {
   if (meta !== undefined) {
     const nodeId = /node\.id=(\d+)/.exec(meta)?.[1];
     if (nodeId !== '1' || !/cluster\.id=\S+/.test(meta)) {
-      throw new UserError(`${logDir} was formatted for another Kafka node or version (node.id=${nodeId}): run \`npm run platform:down -- --purge\` to start afresh`);
+      throw new UserError(
+        `${logDir} was formatted for another Kafka node or version (node.id=${nodeId}): run \`npm run platform:down -- --purge\` to start afresh`,
+      );
     }
     return true;
   }
   if (fs.existsSync(logDir) && fs.readdirSync(logDir).length > 0) {
-    throw new UserError(`${logDir} holds data but no meta.properties: it is not a Kafka 4 log folder; run \`npm run platform:down -- --purge\``);
+    throw new UserError(
+      `${logDir} holds data but no meta.properties: it is not a Kafka 4 log folder; run \`npm run platform:down -- --purge\``,
+    );
   }
   return false;
 }
@@ -106,16 +122,32 @@ function kafkaInit(config, java) {
   const props = path.join(config.runDir, 'kafka.properties');
   fs.writeFileSync(props, kafkaServerProperties(config));
   if (kafkaCheck(config)) return;
-  const res = spawnSync(java, [
-    '-cp', kafkaLibs(config), `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
-    'kafka.tools.StorageTool', 'format', '-t', kafkaClusterId(), '-c', props, '--ignore-formatted',
-  ], { encoding: 'utf8' });
+  const res = spawnSync(
+    java,
+    [
+      '-cp',
+      kafkaLibs(config),
+      `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      kafkaClusterId(),
+      '-c',
+      props,
+      '--ignore-formatted',
+    ],
+    { encoding: 'utf8' },
+  );
   if (res.status !== 0) throw new UserError(`formatting Kafka storage failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
 }
 
 /** @param {Config} config */
 async function kafkaPing(config) {
-  const admin = createKafka([config.kafka.bootstrap], { clientId: 'platform-probe', connectionTimeout: 1000, retry: { retries: 0 } }).admin();
+  const admin = createKafka([config.kafka.bootstrap], {
+    clientId: 'platform-probe',
+    connectionTimeout: 1000,
+    retry: { retries: 0 },
+  }).admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();

@@ -25,7 +25,6 @@ const SERVICES = [postgresService, kafkaService, registryService, connectService
 /** @param {Config} config @returns {Service[]} in start order */
 export const services = (config) => SERVICES.map((make) => make(config));
 
-
 /**
  * @typedef {{ name: string, address: string, state: string, seconds: number | null, log: string }} Row
  */
@@ -48,10 +47,13 @@ export async function up(config, { log = console.log } = {}) {
   /** @type {Map<string, Promise<Row>>} */
   const done = new Map();
   for (const svc of all) {
-    done.set(svc.name, (async () => {
-      await Promise.all(svc.after.map((name) => done.get(name)));
-      return ensureUp(config, svc, started);
-    })());
+    done.set(
+      svc.name,
+      (async () => {
+        await Promise.all(svc.after.map((name) => done.get(name)));
+        return ensureUp(config, svc, started);
+      })(),
+    );
   }
   const results = await Promise.allSettled(all.map((svc) => done.get(svc.name)));
   const failed = results.find((r) => r.status === 'rejected');
@@ -75,7 +77,9 @@ async function preflight(svc, log) {
   for (const { key, port } of svc.ports) {
     if (await portTaken(svc.host ?? '127.0.0.1', port)) {
       const owner = portOwner(port);
-      throw new UserError(`${svc.name}: port ${port} is already taken by ${owner || 'another program'}: stop it, or set ${key} to a free port in .env`);
+      throw new UserError(
+        `${svc.name}: port ${port} is already taken by ${owner || 'another program'}: stop it, or set ${key} to a free port in .env`,
+      );
     }
   }
 }
@@ -83,7 +87,11 @@ async function preflight(svc, log) {
 /** @param {Config} config @param {Service} svc @param {number} t0 @returns {Promise<Row>} */
 async function ensureUp(config, svc, t0) {
   const row = (/** @type {string} */ state) => ({
-    name: svc.name, address: svc.address, state, seconds: (Date.now() - t0) / 1000, log: path.relative(config.root, svc.logFile),
+    name: svc.name,
+    address: svc.address,
+    state,
+    seconds: (Date.now() - t0) / 1000,
+    log: path.relative(config.root, svc.logFile),
   });
   const info = svc.pid();
   const fingerprintFile = path.join(config.runDir, `${svc.name}.fingerprint`);
@@ -145,11 +153,13 @@ export async function down(config, { purge = false } = {}) {
 
 /** @param {Config} config @returns {Promise<Row[]>} */
 export async function status(config) {
-  return Promise.all(services(config).map(async (svc) => {
-    const info = svc.pid();
-    let state = 'down';
-    if (info.state === 'stale') state = `down (stale pid: ${info.why})`;
-    if (info.state === 'running') state = (await svc.ready()) ? 'ready' : 'running, not ready';
-    return { name: svc.name, address: svc.address, state, seconds: null, log: path.relative(config.root, svc.logFile) };
-  }));
+  return Promise.all(
+    services(config).map(async (svc) => {
+      const info = svc.pid();
+      let state = 'down';
+      if (info.state === 'stale') state = `down (stale pid: ${info.why})`;
+      if (info.state === 'running') state = (await svc.ready()) ? 'ready' : 'running, not ready';
+      return { name: svc.name, address: svc.address, state, seconds: null, log: path.relative(config.root, svc.logFile) };
+    }),
+  );
 }

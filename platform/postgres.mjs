@@ -81,7 +81,10 @@ export function postgresService(config) {
     ready: () => pgPing(config),
     async afterReady() {
       await pgBootstrap(config);
-      if (!(await cronReady(config))) throw new UserError('pg_cron is not available in the database: check that postgresql-15-cron is installed and shared_preload_libraries holds pg_cron');
+      if (!(await cronReady(config)))
+        throw new UserError(
+          'pg_cron is not available in the database: check that postgresql-15-cron is installed and shared_preload_libraries holds pg_cron',
+        );
     },
     async stop() {
       const info = pid();
@@ -104,11 +107,16 @@ export function ensurePostgresPackages(config, log) {
   const isRoot = process.getuid?.() === 0;
   const sudo = !isRoot && spawnSync('sudo', ['-n', 'true']).status === 0;
   if (!isRoot && !sudo) {
-    throw new UserError(`PostgreSQL packages missing (${missing.join(', ')}): run \`sudo apt-get update && sudo ${install}\`, then run again`);
+    throw new UserError(
+      `PostgreSQL packages missing (${missing.join(', ')}): run \`sudo apt-get update && sudo ${install}\`, then run again`,
+    );
   }
   const prefix = isRoot ? [] : ['sudo', '-n'];
   log(`installing ${missing.join(', ')} with apt-get`);
-  for (const args of [['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', ...missing]]) {
+  for (const args of [
+    ['apt-get', 'update', '-qq'],
+    ['apt-get', 'install', '-y', '-qq', ...missing],
+  ]) {
     const cmd = [...prefix, ...args];
     const res = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
     if (res.status !== 0) throw new UserError(`\`${cmd.join(' ')}\` failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
@@ -120,7 +128,10 @@ function pgUser() {
   if (process.getuid?.() !== 0) return null;
   const res = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-  if (res.status !== 0) throw new UserError('running as root, but there is no `postgres` user to run PostgreSQL as: install postgresql-15 from Debian, which creates it');
+  if (res.status !== 0)
+    throw new UserError(
+      'running as root, but there is no `postgres` user to run PostgreSQL as: install postgresql-15 from Debian, which creates it',
+    );
   return { uid: Number(res.stdout), gid: Number(gid.stdout) };
 }
 
@@ -152,7 +163,8 @@ async function pgPing(config) {
 async function pgBootstrap(config) {
   await withPg(config, { database: 'postgres' }, async (admin) => {
     const { registry } = config;
-    const dbExists = async (/** @type {string} */ name) => (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+    const dbExists = async (/** @type {string} */ name) =>
+      (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
     if (!(await dbExists(config.pg.database))) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(config.pg.database)}`);
     const role = pg.escapeIdentifier(registry.user);
     const roleExists = (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [registry.user])).rowCount === 1;
@@ -169,7 +181,11 @@ async function pgBootstrap(config) {
 /** @param {Config} config */
 async function cronReady(config) {
   try {
-    return await withPg(config, 'admin', async (db) => (await db.query("SELECT 1 FROM pg_namespace WHERE nspname = 'cron'")).rowCount === 1);
+    return await withPg(
+      config,
+      'admin',
+      async (db) => (await db.query("SELECT 1 FROM pg_namespace WHERE nspname = 'cron'")).rowCount === 1,
+    );
   } catch {
     return false;
   }
@@ -180,7 +196,9 @@ function pgCheck(config) {
   const data = pgDataDir(config);
   const version = readText(path.join(data, 'PG_VERSION'))?.trim();
   if (version !== undefined && version !== PG_MAJOR) {
-    throw new UserError(`${data} holds a PostgreSQL ${version} cluster, this project runs ${PG_MAJOR}: move the folder away or run \`npm run platform:down -- --purge\``);
+    throw new UserError(
+      `${data} holds a PostgreSQL ${version} cluster, this project runs ${PG_MAJOR}: move the folder away or run \`npm run platform:down -- --purge\``,
+    );
   }
   if (version === undefined && fs.existsSync(data) && fs.readdirSync(data).length > 0) {
     throw new UserError(`${data} is not empty but holds no PostgreSQL cluster: remove it or run \`npm run platform:down -- --purge\``);
@@ -203,7 +221,16 @@ function pgInit(config) {
     chownPg(pwfile);
     try {
       const { cmd, args } = asPg(path.join(config.pg.binDir, 'initdb'), [
-        '-D', data, '-U', config.pg.adminUser, `--pwfile=${pwfile}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8',
+        '-D',
+        data,
+        '-U',
+        config.pg.adminUser,
+        `--pwfile=${pwfile}`,
+        '-A',
+        'scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C.UTF-8',
       ]);
       const res = spawnSync(cmd, args, { encoding: 'utf8' });
       if (res.status !== 0) throw new UserError(`initdb failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);

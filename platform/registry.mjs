@@ -15,7 +15,10 @@ export function registryService(config) {
   return {
     name: 'registry',
     address: config.registry.ccompatUrl,
-    ports: [{ key: 'REGISTRY_PORT', port: config.registry.port }, { key: 'REGISTRY_MANAGEMENT_PORT', port: config.registry.managementPort }],
+    ports: [
+      { key: 'REGISTRY_PORT', port: config.registry.port },
+      { key: 'REGISTRY_MANAGEMENT_PORT', port: config.registry.managementPort },
+    ],
     logFile: log,
     hint: 'Apicurio needs Java 21+ (REGISTRY_JAVA_HOME) and reaches PostgreSQL as the registry role; the log names which failed',
     after: ['postgres'],

@@ -8,17 +8,47 @@ import { postgresConf } from './postgres.mjs';
 import { toProperties } from './service.mjs';
 
 const defaults = {
-  CACHE_DIR: '.local', KAFKA_HOST: '127.0.0.1', KAFKA_PORT: '9092', KAFKA_CONTROLLER_PORT: '9093', KAFKA_HEAP: '-Xmx512m',
-  REGISTRY_PORT: '8081', REGISTRY_MANAGEMENT_PORT: '9081', REGISTRY_HEAP: '-Xmx384m', REGISTRY_DB: 'registry',
-  REGISTRY_DB_USER: 'registry', REGISTRY_DB_PASSWORD: 'pw', CONNECT_PORT: '8083', CONNECT_HEAP: '-Xmx768m',
-  CONNECT_GROUP_ID: 'g', PG_HOST: '127.0.0.1', PG_PORT: '5433', PG_DATABASE: 'kafka_data', PG_ADMIN_USER: 'admin',
-  PG_ADMIN_PASSWORD: 'admin', PG_BIN_DIR: '/usr/lib/postgresql/15/bin', READY_TIMEOUT_S: '120',
-  TOPIC: 'synthetic_data', REJECTED_TOPIC: 'synthetic_data.rejected', DLQ_TOPIC: 'synthetic_data.dlq', TOPIC_PARTITIONS: '4', DATASET_FILE: 'data/x.parquet',
-  PRODUCER_COMPRESSION: 'gzip', PRODUCER_CHUNK_ROWS: '4096', PRODUCER_BATCH_MESSAGES: '1000',
-  PG_SINK_PASSWORD: 's', PG_ETL_PASSWORD: 'e', PG_READER_PASSWORD: 'r',
+  CACHE_DIR: '.local',
+  KAFKA_HOST: '127.0.0.1',
+  KAFKA_PORT: '9092',
+  KAFKA_CONTROLLER_PORT: '9093',
+  KAFKA_HEAP: '-Xmx512m',
+  REGISTRY_PORT: '8081',
+  REGISTRY_MANAGEMENT_PORT: '9081',
+  REGISTRY_HEAP: '-Xmx384m',
+  REGISTRY_DB: 'registry',
+  REGISTRY_DB_USER: 'registry',
+  REGISTRY_DB_PASSWORD: 'pw',
+  CONNECT_PORT: '8083',
+  CONNECT_HEAP: '-Xmx768m',
+  CONNECT_GROUP_ID: 'g',
+  PG_HOST: '127.0.0.1',
+  PG_PORT: '5433',
+  PG_DATABASE: 'kafka_data',
+  PG_ADMIN_USER: 'admin',
+  PG_ADMIN_PASSWORD: 'admin',
+  PG_BIN_DIR: '/usr/lib/postgresql/15/bin',
+  READY_TIMEOUT_S: '120',
+  TOPIC: 'synthetic_data',
+  REJECTED_TOPIC: 'synthetic_data.rejected',
+  DLQ_TOPIC: 'synthetic_data.dlq',
+  TOPIC_PARTITIONS: '4',
+  DATASET_FILE: 'data/x.parquet',
+  PRODUCER_COMPRESSION: 'gzip',
+  PRODUCER_CHUNK_ROWS: '4096',
+  PRODUCER_BATCH_MESSAGES: '1000',
+  PG_SINK_PASSWORD: 's',
+  PG_ETL_PASSWORD: 'e',
+  PG_READER_PASSWORD: 'r',
 };
 const config = buildConfig(defaults, {}, '/repo');
-const parse = (text: string) => Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+const parse = (text: string) =>
+  Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+  );
 
 describe('kafkaServerProperties', () => {
   it('binds broker and controller to loopback and stores data under STATE_DIR', () => {

@@ -57,7 +57,10 @@ export function toProperties(props) {
 export const jvmFlags = (config, name, heap) => [
   ...heap.split(/\s+/).filter(Boolean),
   marker(config, name),
-  '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:+ExitOnOutOfMemoryError', '-Djava.awt.headless=true',
+  '-XX:+UseG1GC',
+  '-XX:MaxGCPauseMillis=20',
+  '-XX:+ExitOnOutOfMemoryError',
+  '-Djava.awt.headless=true',
 ];
 
 /**
@@ -82,7 +85,8 @@ export function pidFileProcess(config, name) {
 
 /** The pids of every process of ours still alive, for tests and `down`. @param {Config} config */
 export function ourPids(config) {
-  return fs.readdirSync('/proc')
+  return fs
+    .readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .map(Number)
     .filter((pid) => {

@@ -23,7 +23,12 @@ function tracker(startRow = 0, now = () => 0) {
 describe('Acks', () => {
   it('starts at the start row with nothing acknowledged', () => {
     const { acks } = tracker(4096);
-    expect({ nextRow: acks.nextRow, sent: acks.sent, rejected: acks.rejected, inFlight: acks.inFlight }).toEqual({ nextRow: 4096, sent: 0, rejected: 0, inFlight: 0 });
+    expect({ nextRow: acks.nextRow, sent: acks.sent, rejected: acks.rejected, inFlight: acks.inFlight }).toEqual({
+      nextRow: 4096,
+      sent: 0,
+      rejected: 0,
+      inFlight: 0,
+    });
   });
 
   it('settles the oldest chunks down to the window, each one reported once, counts updated', async () => {
@@ -33,7 +38,10 @@ describe('Acks', () => {
     acks.push({ done: Promise.resolve(), nextRow: 400, sent: 95, rejected: 5 });
     await acks.settle(1);
     expect(acks.inFlight).toBe(1);
-    expect(seen).toEqual([{ nextRow: 200, sent: 90, rejected: 10 }, { nextRow: 300, sent: 190, rejected: 10 }]);
+    expect(seen).toEqual([
+      { nextRow: 200, sent: 90, rejected: 10 },
+      { nextRow: 300, sent: 190, rejected: 10 },
+    ]);
     await acks.settle(0);
     expect(acks.inFlight).toBe(0);
     expect(seen.at(-1)).toEqual({ nextRow: 400, sent: 285, rejected: 15 });

@@ -22,7 +22,11 @@ export interface Checkpoint extends FileIdentity {
 }
 
 export function checkpointFile(runDir: string, file: string, topic: string) {
-  const key = crypto.createHash('sha1').update(`${path.resolve(file)}\0${topic}`).digest('hex').slice(0, 12);
+  const key = crypto
+    .createHash('sha1')
+    .update(`${path.resolve(file)}\0${topic}`)
+    .digest('hex')
+    .slice(0, 12);
   return path.join(runDir, 'producer', `checkpoint-${key}.json`);
 }
 
@@ -30,15 +34,23 @@ export function checkpointFile(runDir: string, file: string, topic: string) {
  * Where to start, given an old checkpoint (if any). Pure.
  * A checkpoint of another file, or of this file since changed, counts for nothing.
  */
-export function resumePoint(cp: Checkpoint | undefined, current: FileIdentity, topic: string, restart: boolean):
-  { row: number; note: string | null } {
+export function resumePoint(
+  cp: Checkpoint | undefined,
+  current: FileIdentity,
+  topic: string,
+  restart: boolean,
+): { row: number; note: string | null } {
   if (!cp || restart) return { row: 0, note: restart && cp ? 'checkpoint ignored (--restart)' : null };
   if (cp.topic !== topic || cp.file !== current.file) return { row: 0, note: null };
   if (cp.size !== current.size || cp.mtimeMs !== current.mtimeMs) {
     return { row: 0, note: `${current.file} changed since the checkpoint: starting from the first row` };
   }
-  if (cp.complete) return { row: cp.rows, note: `${current.file} was already produced in full (checkpoint ${cp.updatedAt}); --restart sends it again` };
-  return { row: cp.nextRow, note: `resuming at row ${cp.nextRow.toLocaleString('en')} of ${cp.rows.toLocaleString('en')} (checkpoint ${cp.updatedAt})` };
+  if (cp.complete)
+    return { row: cp.rows, note: `${current.file} was already produced in full (checkpoint ${cp.updatedAt}); --restart sends it again` };
+  return {
+    row: cp.nextRow,
+    note: `resuming at row ${cp.nextRow.toLocaleString('en')} of ${cp.rows.toLocaleString('en')} (checkpoint ${cp.updatedAt})`,
+  };
 }
 
 export function loadCheckpoint(file: string): Checkpoint | undefined {

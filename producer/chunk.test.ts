@@ -29,16 +29,26 @@ describe('chunkRanges', () => {
   const all = (...args: Parameters<typeof chunkRanges>) => [...chunkRanges(...args)];
 
   it('cuts a row group into chunks, the last one shorter', () => {
-    expect(all(0, 10, 0, 100, 4)).toEqual([[0, 4], [4, 8], [8, 10]]);
+    expect(all(0, 10, 0, 100, 4)).toEqual([
+      [0, 4],
+      [4, 8],
+      [8, 10],
+    ]);
   });
   it('counts in file rows: a group starting at row 100 yields rows 100..', () => {
     expect(all(100, 5, 0, Infinity, 10)).toEqual([[100, 105]]);
   });
   it('starts a resumed run at its start row, inside the group', () => {
-    expect(all(100, 100, 150, 1000, 40)).toEqual([[150, 190], [190, 200]]);
+    expect(all(100, 100, 150, 1000, 40)).toEqual([
+      [150, 190],
+      [190, 200],
+    ]);
   });
   it('ends at the last row (--limit), inside the group', () => {
-    expect(all(100, 100, 100, 130, 20)).toEqual([[100, 120], [120, 130]]);
+    expect(all(100, 100, 100, 130, 20)).toEqual([
+      [100, 120],
+      [120, 130],
+    ]);
   });
   it('yields nothing for a group before the start or after the last row', () => {
     expect(all(0, 100, 100, 1000, 10)).toEqual([]);
@@ -75,7 +85,12 @@ describe('jsonSafe', () => {
 
 describe('rejection', () => {
   it('carries the raw row as JSON, the reason, the file and the row index', () => {
-    const message = rejection('/d/x.parquet', 7, { id: 9n, timestamp: new Date(NaN), stock_price: Infinity, sales_trend: undefined }, 'why');
+    const message = rejection(
+      '/d/x.parquet',
+      7,
+      { id: 9n, timestamp: new Date(NaN), stock_price: Infinity, sales_trend: undefined },
+      'why',
+    );
     expect(message.key).toBe('7');
     expect(message.headers).toEqual({ reason: 'why' });
     const value = JSON.parse(message.value as string);
@@ -97,7 +112,10 @@ describe('shapeChunk', () => {
   const opts = { partitions: 4, encode, file: '/d/x.parquet' };
 
   it('keys each valid row by its id, puts it on its partition and encodes it', () => {
-    const g = group(1000, Array.from({ length: 20 }, (_, i) => good(i + 1)));
+    const g = group(
+      1000,
+      Array.from({ length: 20 }, (_, i) => good(i + 1)),
+    );
     const chunk = shapeChunk(g, 1000, 1020, opts);
     expect(chunk).toMatchObject({ read: 20, sent: 20, skipped: 0, rejected: [], firstTs: T0 + 60_000, lastTs: T0 + 20 * 60_000 });
     expect(chunk.perLane).toHaveLength(4);
@@ -122,9 +140,15 @@ describe('shapeChunk', () => {
   });
 
   it('takes only rows [start, end) of the file from a group that starts later', () => {
-    const g = group(1000, Array.from({ length: 10 }, (_, i) => good(i + 1)));
+    const g = group(
+      1000,
+      Array.from({ length: 10 }, (_, i) => good(i + 1)),
+    );
     const chunk = shapeChunk(g, 1003, 1006, opts);
-    const ids = chunk.perLane.flat().map((m) => Number((m.key as Buffer).toString())).sort((a, b) => a - b);
+    const ids = chunk.perLane
+      .flat()
+      .map((m) => Number((m.key as Buffer).toString()))
+      .sort((a, b) => a - b);
     expect(ids).toEqual([4, 5, 6]);
     expect(chunk.read).toBe(3);
   });
@@ -143,7 +167,12 @@ describe('shapeChunk', () => {
     const chunk = shapeChunk(g, 0, 5, { ...opts, fromId: 3 });
     expect(chunk).toMatchObject({ read: 5, sent: 2, skipped: 2, firstTs: T0 + 3 * 60_000, lastTs: T0 + 4 * 60_000 });
     expect(chunk.rejected.map((m) => m.key)).toEqual(['2']);
-    expect(chunk.perLane.flat().map((m) => (m.key as Buffer).toString()).sort()).toEqual(['3', '4']);
+    expect(
+      chunk.perLane
+        .flat()
+        .map((m) => (m.key as Buffer).toString())
+        .sort(),
+    ).toEqual(['3', '4']);
   });
 
   it('has no timestamps when it sends nothing', () => {

@@ -17,8 +17,13 @@ import type { RawRow } from './validate.js';
  * group's rows from `startRow` (where the run starts) up to `lastRow` (where it
  * ends), `chunkRows` at a time. Nothing when the group lies outside.
  */
-export function* chunkRanges(groupStart: number, groupRows: number, startRow: number, lastRow: number, chunkRows: number):
-  Generator<[start: number, end: number]> {
+export function* chunkRanges(
+  groupStart: number,
+  groupRows: number,
+  startRow: number,
+  lastRow: number,
+  chunkRows: number,
+): Generator<[start: number, end: number]> {
   const from = Math.max(groupStart, startRow);
   const to = Math.min(groupStart + groupRows, lastRow);
   for (let start = from; start < to; start += chunkRows) yield [start, Math.min(start + chunkRows, to)];

@@ -6,7 +6,8 @@ import { UsageError, main } from '#lib/errors.mjs';
 import type { Pace } from './pacing.js';
 import { produce, summaryLine } from './produce.js';
 
-const USAGE = 'usage: npm run produce -- [--file <parquet>] [--rate <rows/s> | --speed <factor>] [--limit <rows>] [--from-id <id>] [--restart] [--topic <name>] [--partitions <n>] [--schema <file.avsc>]';
+const USAGE =
+  'usage: npm run produce -- [--file <parquet>] [--rate <rows/s> | --speed <factor>] [--limit <rows>] [--from-id <id>] [--restart] [--topic <name>] [--partitions <n>] [--schema <file.avsc>]';
 
 function positive(name: string, raw: string | undefined, integer = true): number | undefined {
   if (raw === undefined) return undefined;
@@ -18,20 +19,23 @@ function positive(name: string, raw: string | undefined, integer = true): number
 }
 
 await main(async () => {
-  const { values } = parseFlags({
-    options: {
-      file: { type: 'string', default: config.datasetFile },
-      rate: { type: 'string' },
-      speed: { type: 'string' },
-      limit: { type: 'string' },
-      'from-id': { type: 'string' },
-      restart: { type: 'boolean', default: false },
-      topic: { type: 'string', default: config.pipeline.topic },
-      partitions: { type: 'string', default: String(config.pipeline.partitions) },
-      schema: { type: 'string' },
-      help: { type: 'boolean', default: false },
+  const { values } = parseFlags(
+    {
+      options: {
+        file: { type: 'string', default: config.datasetFile },
+        rate: { type: 'string' },
+        speed: { type: 'string' },
+        limit: { type: 'string' },
+        'from-id': { type: 'string' },
+        restart: { type: 'boolean', default: false },
+        topic: { type: 'string', default: config.pipeline.topic },
+        partitions: { type: 'string', default: String(config.pipeline.partitions) },
+        schema: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
     },
-  }, USAGE);
+    USAGE,
+  );
   if (values.help) {
     console.log(USAGE);
     return;
@@ -39,7 +43,8 @@ await main(async () => {
   const rate = positive('rate', values.rate, false);
   const speed = positive('speed', values.speed, false);
   if (rate !== undefined && speed !== undefined) throw new UsageError('--rate and --speed exclude each other: pick one');
-  const pace: Pace = rate !== undefined ? { mode: 'rate', rowsPerSecond: rate } : speed !== undefined ? { mode: 'speed', factor: speed } : { mode: 'max' };
+  const pace: Pace =
+    rate !== undefined ? { mode: 'rate', rowsPerSecond: rate } : speed !== undefined ? { mode: 'speed', factor: speed } : { mode: 'max' };
 
   // First Ctrl-C: finish what is in flight, checkpoint, disconnect. Second: leave now
   // (the checkpoint on disk still only names acknowledged rows).

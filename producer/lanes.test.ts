@@ -19,25 +19,37 @@ function heldSends() {
 }
 
 describe('Lanes', () => {
-  it('sends a partition\'s messages in order, at most batchMessages a request', async () => {
+  it("sends a partition's messages in order, at most batchMessages a request", async () => {
     const sent: unknown[][] = [];
-    const lanes = new Lanes(2, 2, async (messages) => sent.push(keys(messages)), async () => {});
+    const lanes = new Lanes(
+      2,
+      2,
+      async (messages) => sent.push(keys(messages)),
+      async () => {},
+    );
     await lanes.enqueue([lane(0, 5), []], []);
     expect(sent).toEqual([['0:0', '0:1'], ['0:2', '0:3'], ['0:4']]);
   });
 
-  it('sends the partitions at the same time, and a partition\'s next chunk only after its previous one', async () => {
+  it("sends the partitions at the same time, and a partition's next chunk only after its previous one", async () => {
     const { calls, send, sendRejected } = heldSends();
     const lanes = new Lanes(2, 10, send, sendRejected);
     const first = lanes.enqueue([lane(0, 2), lane(1, 2)], []);
     const second = lanes.enqueue([lane(0, 2, 2), lane(1, 2, 2)], []);
     await tick();
     // Both partitions' first requests are out; nothing of the second chunk is.
-    expect(calls.map((c) => c.keys)).toEqual([['0:0', '0:1'], ['1:0', '1:1']]);
+    expect(calls.map((c) => c.keys)).toEqual([
+      ['0:0', '0:1'],
+      ['1:0', '1:1'],
+    ]);
     calls[1].release();
     await tick();
     // Partition 1 moves on to the second chunk while partition 0 still waits.
-    expect(calls.map((c) => c.keys)).toEqual([['0:0', '0:1'], ['1:0', '1:1'], ['1:2', '1:3']]);
+    expect(calls.map((c) => c.keys)).toEqual([
+      ['0:0', '0:1'],
+      ['1:0', '1:1'],
+      ['1:2', '1:3'],
+    ]);
     calls[0].release();
     calls[2].release();
     await first;
@@ -47,13 +59,19 @@ describe('Lanes', () => {
     await second;
   });
 
-  it('sends a chunk\'s rejected rows as one request of their own lane, and nothing for empty lanes', async () => {
+  it("sends a chunk's rejected rows as one request of their own lane, and nothing for empty lanes", async () => {
     const { calls, send, sendRejected } = heldSends();
     const lanes = new Lanes(3, 10, send, sendRejected);
-    const rejected = [{ key: '7', value: '{}' }, { key: '9', value: '{}' }];
+    const rejected = [
+      { key: '7', value: '{}' },
+      { key: '9', value: '{}' },
+    ];
     const done = lanes.enqueue([[], lane(1, 1), []], rejected);
     await tick();
-    expect(calls.map((c) => [c.topic, c.keys])).toEqual([['topic', ['1:0']], ['rejected', ['7', '9']]]);
+    expect(calls.map((c) => [c.topic, c.keys])).toEqual([
+      ['topic', ['1:0']],
+      ['rejected', ['7', '9']],
+    ]);
     for (const c of calls) c.release();
     await expect(done).resolves.toHaveLength(2);
   });
@@ -66,9 +84,14 @@ describe('Lanes', () => {
   });
 
   it('fails a chunk when one of its sends fails, and every later chunk on that lane', async () => {
-    const lanes = new Lanes(2, 10, async (messages) => {
-      if (messages[0].partition === 0) throw new Error('partition 0 is gone');
-    }, async () => {});
+    const lanes = new Lanes(
+      2,
+      10,
+      async (messages) => {
+        if (messages[0].partition === 0) throw new Error('partition 0 is gone');
+      },
+      async () => {},
+    );
     await expect(lanes.enqueue([lane(0, 1), lane(1, 1)], [])).rejects.toThrow('partition 0 is gone');
     await expect(lanes.enqueue([lane(0, 1), []], [])).rejects.toThrow('partition 0 is gone');
     await expect(lanes.enqueue([[], lane(1, 1)], [])).resolves.toHaveLength(1);

@@ -79,7 +79,9 @@ describe('bad Parquet input', () => {
   });
 
   it('names a column of the wrong type', async () => {
-    await expect(openParquet(fixture('wrong_type.parquet'))).rejects.toThrow(/column stock_price has type BYTE_ARRAY\/STRING: it must be a number/);
+    await expect(openParquet(fixture('wrong_type.parquet'))).rejects.toThrow(
+      /column stock_price has type BYTE_ARRAY\/STRING: it must be a number/,
+    );
   });
 
   it('calls a truncated file truncated', async () => {
@@ -104,8 +106,16 @@ describe('bad Parquet input', () => {
     const { rows } = await readAll(fixture('bad_rows.parquet'));
     const verdicts = rows.map((row) => validateRow(row));
     expect(verdicts.map((v) => (v.ok ? 'ok' : v.reason))).toEqual([
-      'ok', 'id is missing', 'id -3 is not positive', 'timestamp is missing', 'stock_price is NaN',
-      'sales_trend is -Infinity', 'stock_price is Infinity', 'id "abc" is not an integer', 'stock_price is missing', 'ok',
+      'ok',
+      'id is missing',
+      'id -3 is not positive',
+      'timestamp is missing',
+      'stock_price is NaN',
+      'sales_trend is -Infinity',
+      'stock_price is Infinity',
+      'id "abc" is not an integer',
+      'stock_price is missing',
+      'ok',
     ]);
   });
 });
@@ -121,7 +131,11 @@ describe('readAhead', () => {
     }
     const seen: [number, number[]][] = [];
     for await (const item of readAhead(items())) seen.push([item, [...asked]]);
-    expect(seen).toEqual([[1, [1, 2]], [2, [1, 2, 3]], [3, [1, 2, 3]]]);
+    expect(seen).toEqual([
+      [1, [1, 2]],
+      [2, [1, 2, 3]],
+      [3, [1, 2, 3]],
+    ]);
   });
 
   it('reads the row groups of a file in order, from the one that holds the start row', async () => {
@@ -138,9 +152,11 @@ describe('readAhead', () => {
       throw new Error('row group 1 cannot be read');
     }
     const seen: number[] = [];
-    await expect((async () => {
-      for await (const item of readAhead(failing())) seen.push(item);
-    })()).rejects.toThrow('row group 1 cannot be read');
+    await expect(
+      (async () => {
+        for await (const item of readAhead(failing())) seen.push(item);
+      })(),
+    ).rejects.toThrow('row group 1 cannot be read');
     expect(seen).toEqual([1]);
   });
 });

@@ -33,8 +33,7 @@ const parsers = {
   timestampFromNanoseconds: (v: bigint | null) => (v == null ? v : Number(v / 1_000_000n)),
 };
 
-const describe = (el: SchemaElement) =>
-  [el.type, el.logical_type?.type ?? el.converted_type].filter(Boolean).join('/');
+const describe = (el: SchemaElement) => [el.type, el.logical_type?.type ?? el.converted_type].filter(Boolean).join('/');
 
 /**
  * Checks the four columns exist with types we can read. Pure (schema in,
@@ -53,8 +52,10 @@ export function checkSchema(schema: SchemaElement[]): string | null {
     return `column id has type ${describe(id)}: it must be a string or an integer`;
   }
   const ts = byName.get('timestamp')!;
-  const isTimestamp = ts.type === 'INT96'
-    || (ts.type === 'INT64' && (ts.logical_type?.type === 'TIMESTAMP' || ts.converted_type === 'TIMESTAMP_MILLIS' || ts.converted_type === 'TIMESTAMP_MICROS'));
+  const isTimestamp =
+    ts.type === 'INT96' ||
+    (ts.type === 'INT64' &&
+      (ts.logical_type?.type === 'TIMESTAMP' || ts.converted_type === 'TIMESTAMP_MILLIS' || ts.converted_type === 'TIMESTAMP_MICROS'));
   const isText = ts.type === 'BYTE_ARRAY' && (ts.converted_type === 'UTF8' || ts.logical_type?.type === 'STRING');
   if (!isTimestamp && !isText) {
     return `column timestamp has type ${describe(ts)}: it must be a Parquet timestamp (or ISO-8601 text)`;
@@ -81,9 +82,11 @@ export async function openParquet(path: string): Promise<ParquetSource> {
     file = await asyncBufferFromFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ParquetInputError(code === 'ENOENT'
-      ? `${path} does not exist: run \`npm run generate\` or pass --file <path>`
-      : `cannot open ${path}: ${(err as Error).message}`);
+    throw new ParquetInputError(
+      code === 'ENOENT'
+        ? `${path} does not exist: run \`npm run generate\` or pass --file <path>`
+        : `cannot open ${path}: ${(err as Error).message}`,
+    );
   }
   let metadata: FileMetaData;
   try {
@@ -142,7 +145,10 @@ export async function readRowGroup(source: ParquetSource, path: string, index: n
         const name = columnName as Column;
         const existing = columns[name];
         if (!existing) {
-          columns[name] = chunkStart === rowStart && columnData.length === rows ? columnData : placeInto(new Array(rows), columnData, chunkStart - rowStart);
+          columns[name] =
+            chunkStart === rowStart && columnData.length === rows
+              ? columnData
+              : placeInto(new Array(rows), columnData, chunkStart - rowStart);
         } else {
           placeInto(existing as unknown[], columnData, chunkStart - rowStart);
         }

@@ -99,7 +99,9 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
   try {
     await admin.connect();
   } catch (err) {
-    throw new ProduceError(`Kafka is not reachable at ${opts.brokers.join(',')} (${(err as Error).message}): start it with \`npm run platform:up\``);
+    throw new ProduceError(
+      `Kafka is not reachable at ${opts.brokers.join(',')} (${(err as Error).message}): start it with \`npm run platform:up\``,
+    );
   }
   let producer: Producer | undefined;
   try {
@@ -113,7 +115,15 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
     if (resume.note) log(resume.note);
 
     return await stream({
-      ...opts, file, log, pace, source, schemaId, partitions, producer, cpFile,
+      ...opts,
+      file,
+      log,
+      pace,
+      source,
+      schemaId,
+      partitions,
+      producer,
+      cpFile,
       startRow: resume.row,
       encode: (record) => frame(schemaId, type.toBuffer(record)),
       identity: { file, size: stat.size, mtimeMs: stat.mtimeMs },
@@ -132,7 +142,9 @@ async function registerSchema(url: string, subject: string, schema: string): Pro
   } catch (err) {
     const e = err as Error & { status?: number; code?: string };
     if (e.status === 409) {
-      throw new ProduceError(`the registry refused the schema for subject ${subject}: it is not BACKWARD compatible with the registered version (${e.message}); give a new field a default, or register under a new subject`);
+      throw new ProduceError(
+        `the registry refused the schema for subject ${subject}: it is not BACKWARD compatible with the registered version (${e.message}); give a new field a default, or register under a new subject`,
+      );
     }
     if (e.status === undefined) {
       throw new ProduceError(`the Schema Registry is not reachable at ${url} (${e.message}): start it with \`npm run platform:up\``);
@@ -194,7 +206,9 @@ async function stream(ctx: StreamContext): Promise<Summary> {
     await acks.settle(0);
   } catch (err) {
     // What Kafka acknowledged is checkpointed already: say where to resume.
-    throw new ProduceError(`Kafka stopped taking rows (${(err as Error).message}); ${acks.nextRow.toLocaleString('en')} rows are checkpointed: start Kafka (\`npm run platform:up\`) and run again to resume`);
+    throw new ProduceError(
+      `Kafka stopped taking rows (${(err as Error).message}); ${acks.nextRow.toLocaleString('en')} rows are checkpointed: start Kafka (\`npm run platform:up\`) and run again to resume`,
+    );
   } finally {
     clearInterval(stallTimer);
     progress.stop();
@@ -204,7 +218,10 @@ async function stream(ctx: StreamContext): Promise<Summary> {
   return summarize(ctx, { ...counts, acks, seconds: (performance.now() - started) / 1000, stopped, complete });
 }
 
-function summarize(ctx: StreamContext, run: { read: number; skipped: number; acks: Acks; seconds: number; stopped: boolean; complete: boolean }): Summary {
+function summarize(
+  ctx: StreamContext,
+  run: { read: number; skipped: number; acks: Acks; seconds: number; stopped: boolean; complete: boolean },
+): Summary {
   return {
     file: ctx.file,
     rowsInFile: ctx.source.rows,
@@ -238,14 +255,21 @@ function warnOnStall(acks: Acks, log: (line: string) => void) {
   return setInterval(() => {
     const silentMs = acks.silentForMs(performance.now());
     if (silentMs > STALL_WARNING_MS) {
-      log(`no acknowledgement from Kafka for ${Math.round(silentMs / 1000)} s: still retrying (is the broker up? \`npm run platform:status\`)`);
+      log(
+        `no acknowledgement from Kafka for ${Math.round(silentMs / 1000)} s: still retrying (is the broker up? \`npm run platform:status\`)`,
+      );
     }
   }, STALL_WARNING_MS);
 }
 
 function checkpoint(ctx: StreamContext, nextRow: number, complete: boolean) {
   const cp: Checkpoint = {
-    ...ctx.identity, topic: ctx.topic, nextRow, rows: ctx.source.rows, complete, updatedAt: new Date().toISOString(),
+    ...ctx.identity,
+    topic: ctx.topic,
+    nextRow,
+    rows: ctx.source.rows,
+    complete,
+    updatedAt: new Date().toISOString(),
   };
   saveCheckpoint(ctx.cpFile, cp);
 }
@@ -253,10 +277,14 @@ function checkpoint(ctx: StreamContext, nextRow: number, complete: boolean) {
 function sleep(ms: number, signal?: AbortSignal) {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 

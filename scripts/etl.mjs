@@ -8,5 +8,7 @@ import { runEtl } from '../ops/etl.mjs';
 await main(async () => {
   const { values } = parseFlags({ options: { full: { type: 'boolean', default: false } } });
   const r = await runEtl(config, { full: values.full });
-  console.log(`${values.full ? 'full rebuild' : 'incremental refresh'}: ${r.stockBuckets} stock_price_summary and ${r.salesBuckets} sales_trend_summary buckets written in ${r.ms.toFixed(1)} ms`);
+  console.log(
+    `${values.full ? 'full rebuild' : 'incremental refresh'}: ${r.stockBuckets} stock_price_summary and ${r.salesBuckets} sales_trend_summary buckets written in ${r.ms.toFixed(1)} ms`,
+  );
 });

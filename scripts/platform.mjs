@@ -9,10 +9,13 @@ import { down, status, up } from '../platform/lifecycle.mjs';
 const USAGE = 'usage: node scripts/platform.mjs fetch [--refresh] | up | down [--purge] | status';
 
 /** @param {import('../platform/lifecycle.mjs').Row[]} rows */
-const print = (rows) => console.log(table(
-  ['service', 'address', 'state', 'ready in', 'log'],
-  rows.map((r) => [r.name, r.address, r.state, r.seconds === null ? '' : `${r.seconds.toFixed(1)} s`, r.log]),
-));
+const print = (rows) =>
+  console.log(
+    table(
+      ['service', 'address', 'state', 'ready in', 'log'],
+      rows.map((r) => [r.name, r.address, r.state, r.seconds === null ? '' : `${r.seconds.toFixed(1)} s`, r.log]),
+    ),
+  );
 
 process.on('SIGINT', () => {
   console.error('\ninterrupted: services already started keep running; `npm run platform:down` stops them');

@@ -17,7 +17,11 @@ await main(async () => {
   let healthy = true;
   const services = await platformStatus(config);
   healthy &&= services.every((s) => s.state === 'ready');
-  section('services', ['service', 'address', 'state', 'log'], services.map((s) => [s.name, s.address, s.state, s.log]));
+  section(
+    'services',
+    ['service', 'address', 'state', 'log'],
+    services.map((s) => [s.name, s.address, s.state, s.log]),
+  );
   const up = Object.fromEntries(services.map((s) => [s.name, s.state === 'ready']));
 
   if (up.connect) {
@@ -39,22 +43,30 @@ await main(async () => {
   if (up.kafka) {
     const k = await withKafkaAdmin(config, (admin) => kafkaFacts(admin, config));
     const { topic, dlqTopic, rejectedTopic } = config.pipeline;
-    section('kafka', ['what', 'messages'], [
-      [`topic ${topic}`, String(k.messages)],
-      [`sink lag (group ${config.sink.group})`, k.lag === null ? '-' : String(k.lag)],
-      [`dead letter queue ${dlqTopic}`, String(k.deadLetters)],
-      [`rejected rows ${rejectedTopic}`, String(k.rejected)],
-    ]);
+    section(
+      'kafka',
+      ['what', 'messages'],
+      [
+        [`topic ${topic}`, String(k.messages)],
+        [`sink lag (group ${config.sink.group})`, k.lag === null ? '-' : String(k.lag)],
+        [`dead letter queue ${dlqTopic}`, String(k.deadLetters)],
+        [`rejected rows ${rejectedTopic}`, String(k.rejected)],
+      ],
+    );
   }
 
   if (up.postgres) {
     try {
       const f = await tableFacts(config);
-      section('postgres', ['table', 'rows', 'newest', 'behind newest raw row'], [
-        ['synthetic_data', String(f.raw_rows), iso(f.newest_raw), ''],
-        ['stock_price_summary', String(f.stock_rows), iso(f.newest_stock), behind(f.newest_raw, f.newest_stock_end)],
-        ['sales_trend_summary', String(f.sales_rows), iso(f.newest_sales), behind(f.newest_raw, f.newest_sales_end)],
-      ]);
+      section(
+        'postgres',
+        ['table', 'rows', 'newest', 'behind newest raw row'],
+        [
+          ['synthetic_data', String(f.raw_rows), iso(f.newest_raw), ''],
+          ['stock_price_summary', String(f.stock_rows), iso(f.newest_stock), behind(f.newest_raw, f.newest_stock_end)],
+          ['sales_trend_summary', String(f.sales_rows), iso(f.newest_sales), behind(f.newest_raw, f.newest_sales_end)],
+        ],
+      );
     } catch (err) {
       healthy = false;
       console.log(`\npostgres: ${err.message} (run \`npm run db:migrate\`)`);

@@ -60,17 +60,25 @@ await main(async () => {
   });
 
   const producedAt = Date.now();
-  const produced = await stage('produce', () => new Promise((resolve, reject) => {
-    child = spawn(process.execPath, ['--max-old-space-size=96', 'dist/producer/cli.js', '--file', config.datasetFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.on('close', (code) => {
-      child = null;
-      if (code === 0) resolve(out.trim().split('\n').pop());
-      else if (code === 130) reject(new UserError('producer stopped; its checkpoint is saved: `npm start` resumes it'));
-      else reject(new UserError(`the producer failed (exit ${code}); ${out.trim()}`));
-    });
-  }));
+  const produced = await stage(
+    'produce',
+    () =>
+      new Promise((resolve, reject) => {
+        child = spawn(process.execPath, ['--max-old-space-size=96', 'dist/producer/cli.js', '--file', config.datasetFile], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        child.on('close', (code) => {
+          child = null;
+          if (code === 0) resolve(out.trim().split('\n').pop());
+          else if (code === 130) reject(new UserError('producer stopped; its checkpoint is saved: `npm start` resumes it'));
+          else reject(new UserError(`the producer failed (exit ${code}); ${out.trim()}`));
+        });
+      }),
+  );
 
   await stage('land', () => waitLanded(producedAt, /sent 0,/.test(produced)));
   await stage('etl', async () => {
@@ -83,59 +91,88 @@ await main(async () => {
 
 /** Polls until the sink has consumed the whole topic and the table holds it. */
 async function waitLanded(producedAt, nothingSent) {
-  return withKafkaAdmin(config, (admin) => withPg(config, 'reader', async (db) => {
-    let lastCount = -1;
-    let lastChange = Date.now();
-    let lastPrint = Date.now();
-    for (;;) {
-      const [{ rows }, lag] = await Promise.all([
-        db.query('select count(*)::int as n, max(ingested_at) as last from synthetic_data'),
-        consumerLag(admin, config.pipeline.topic, config.sink.group).catch(() => Infinity),
-      ]);
-      const { n, last } = rows[0];
-      const line = `${n.toLocaleString('en')} rows in synthetic_data, sink lag ${Number.isFinite(lag) ? lag.toLocaleString('en') : '?'}`;
-      if (n !== lastCount) {
-        lastCount = n;
-        lastChange = Date.now();
-        if (process.stdout.isTTY) process.stdout.write(`\r  ${line}   `);
+  return withKafkaAdmin(config, (admin) =>
+    withPg(config, 'reader', async (db) => {
+      let lastCount = -1;
+      let lastChange = Date.now();
+      let lastPrint = Date.now();
+      for (;;) {
+        const [{ rows }, lag] = await Promise.all([
+          db.query('select count(*)::int as n, max(ingested_at) as last from synthetic_data'),
+          consumerLag(admin, config.pipeline.topic, config.sink.group).catch(() => Infinity),
+        ]);
+        const { n, last } = rows[0];
+        const line = `${n.toLocaleString('en')} rows in synthetic_data, sink lag ${Number.isFinite(lag) ? lag.toLocaleString('en') : '?'}`;
+        if (n !== lastCount) {
+          lastCount = n;
+          lastChange = Date.now();
+          if (process.stdout.isTTY) process.stdout.write(`\r  ${line}   `);
+        }
+        if (!process.stdout.isTTY && Date.now() - lastPrint > 5000) {
+          lastPrint = Date.now();
+          console.log(`  ${line}`);
+        }
+        if (lag === 0) {
+          if (process.stdout.isTTY) process.stdout.write('\n');
+          if (nothingSent) return `${n.toLocaleString('en')} rows in synthetic_data; nothing new to land`;
+          const seconds = last ? (new Date(last).getTime() - producedAt) / 1000 : 0;
+          return `${n.toLocaleString('en')} rows in synthetic_data; the last landed ${seconds.toFixed(1)} s after the producer started`;
+        }
+        if (Date.now() - lastChange > 60_000) {
+          const dlq = await topicSize(admin, config.pipeline.dlqTopic);
+          throw new UserError(
+            `no row landed for 60 s (sink lag ${lag}, ${dlq} messages in the dead letter queue): see \`npm run status\` and .local/logs/connect.log`,
+          );
+        }
+        await delay(250);
       }
-      if (!process.stdout.isTTY && Date.now() - lastPrint > 5000) {
-        lastPrint = Date.now();
-        console.log(`  ${line}`);
-      }
-      if (lag === 0) {
-        if (process.stdout.isTTY) process.stdout.write('\n');
-        if (nothingSent) return `${n.toLocaleString('en')} rows in synthetic_data; nothing new to land`;
-        const seconds = last ? (new Date(last).getTime() - producedAt) / 1000 : 0;
-        return `${n.toLocaleString('en')} rows in synthetic_data; the last landed ${seconds.toFixed(1)} s after the producer started`;
-      }
-      if (Date.now() - lastChange > 60_000) {
-        const dlq = await topicSize(admin, config.pipeline.dlqTopic);
-        throw new UserError(`no row landed for 60 s (sink lag ${lag}, ${dlq} messages in the dead letter queue): see \`npm run status\` and .local/logs/connect.log`);
-      }
-      await delay(250);
-    }
-  }));
+    }),
+  );
 }
 
 async function report() {
-  console.log(`\n${table(['stage', 'time', 'result'], stages.map(([a, b, c]) => [a, b, c.length > 110 ? `${c.slice(0, 107)}...` : c]))}`);
+  console.log(
+    `\n${table(
+      ['stage', 'time', 'result'],
+      stages.map(([a, b, c]) => [a, b, c.length > 110 ? `${c.slice(0, 107)}...` : c]),
+    )}`,
+  );
   await withPg(config, 'reader', async (db) => {
-    const counts = (await db.query(`select
+    const counts = (
+      await db.query(`select
       (select count(*) from synthetic_data)::int as raw,
       (select count(*) from stock_price_summary)::int as stock,
-      (select count(*) from sales_trend_summary)::int as sales`)).rows[0];
-    console.log(`\nsynthetic_data ${counts.raw.toLocaleString('en')} rows, stock_price_summary ${counts.stock.toLocaleString('en')}, sales_trend_summary ${counts.sales.toLocaleString('en')}`);
+      (select count(*) from sales_trend_summary)::int as sales`)
+    ).rows[0];
+    console.log(
+      `\nsynthetic_data ${counts.raw.toLocaleString('en')} rows, stock_price_summary ${counts.stock.toLocaleString('en')}, sales_trend_summary ${counts.sales.toLocaleString('en')}`,
+    );
     const show = async (sql, columns) => {
       const { rows } = await db.query(sql);
-      console.log(table(columns, rows.map((r) => columns.map((c) => (r[c] instanceof Date ? r[c].toISOString() : String(r[c]))))));
+      console.log(
+        table(
+          columns,
+          rows.map((r) => columns.map((c) => (r[c] instanceof Date ? r[c].toISOString() : String(r[c])))),
+        ),
+      );
     };
     console.log('');
-    await show('select id, "timestamp", stock_price, sales_trend from synthetic_data order by id limit 3', ['id', 'timestamp', 'stock_price', 'sales_trend']);
+    await show('select id, "timestamp", stock_price, sales_trend from synthetic_data order by id limit 3', [
+      'id',
+      'timestamp',
+      'stock_price',
+      'sales_trend',
+    ]);
     console.log('');
-    await show('select interval_start, avg_stock_price, min_stock_price, max_stock_price, sample_count from stock_price_summary order by interval_start limit 3', ['interval_start', 'avg_stock_price', 'min_stock_price', 'max_stock_price', 'sample_count']);
+    await show(
+      'select interval_start, avg_stock_price, min_stock_price, max_stock_price, sample_count from stock_price_summary order by interval_start limit 3',
+      ['interval_start', 'avg_stock_price', 'min_stock_price', 'max_stock_price', 'sample_count'],
+    );
     console.log('');
-    await show('select interval_start, avg_sales_trend, min_sales_trend, max_sales_trend, sample_count from sales_trend_summary order by interval_start limit 3', ['interval_start', 'avg_sales_trend', 'min_sales_trend', 'max_sales_trend', 'sample_count']);
+    await show(
+      'select interval_start, avg_sales_trend, min_sales_trend, max_sales_trend, sample_count from sales_trend_summary order by interval_start limit 3',
+      ['interval_start', 'avg_sales_trend', 'min_sales_trend', 'max_sales_trend', 'sample_count'],
+    );
   });
   const { pg } = config;
   console.log(`

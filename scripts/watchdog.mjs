@@ -5,7 +5,10 @@ import { config } from '#lib/config.mjs';
 import { watch } from '../ops/watchdog.mjs';
 
 let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { stopping = true; });
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    stopping = true;
+  });
 await watch(config, {
   log: (line) => console.log(`[${new Date().toISOString()}] ${line}`),
   stopping: () => stopping,

@@ -45,7 +45,8 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const waitForSink = () => until(async () => (await consumerLag(admin, config.pipeline.topic, config.sink.group)) === 0, 90_000, 'the sink to catch up');
+const waitForSink = () =>
+  until(async () => (await consumerLag(admin, config.pipeline.topic, config.sink.group)) === 0, 90_000, 'the sink to catch up');
 const schemaOf = (fields: object[]) => ({ type: 'record', name: 'SyntheticData', namespace: 'io.github.kafkapgpipeline', fields });
 const ts = { name: 'timestamp', type: { type: 'long', logicalType: 'timestamp-millis' } };
 
@@ -68,7 +69,10 @@ async function dlqKeys() {
   await consumer.subscribe({ topic: config.pipeline.dlqTopic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
-      keys.push({ key: String(message.key), headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) });
+      keys.push({
+        key: String(message.key),
+        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
+      });
     },
   });
   await until(async () => keys.length >= total, 30_000, 'the dead letter queue');
@@ -80,11 +84,23 @@ describe('poison messages written straight to the topic', () => {
   it('go to the dead letter queue with their error, while the valid rows around them land', async () => {
     const v1 = readAvsc(SCHEMA_FILE);
     const { id: v1Id } = await registry.register({ type: SchemaType.AVRO, schema: v1.text }, { subject: config.pipeline.subject });
-    const wrongType = schemaOf([{ name: 'id', type: 'long' }, ts, { name: 'stock_price', type: 'string' }, { name: 'sales_trend', type: 'double' }]);
+    const wrongType = schemaOf([
+      { name: 'id', type: 'long' },
+      ts,
+      { name: 'stock_price', type: 'string' },
+      { name: 'sales_trend', type: 'double' },
+    ]);
     const missing = schemaOf([{ name: 'id', type: 'long' }, ts, { name: 'stock_price', type: 'double' }]);
-    const wrongTypeId = (await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(wrongType) }, { subject: uniqueName('poison-type-value') })).id;
-    const missingId = (await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(missing) }, { subject: uniqueName('poison-missing-value') })).id;
-    const valid = (id: number) => ({ key: String(id), value: frame(v1Id, v1.type.toBuffer({ id, timestamp: Date.UTC(2024, 1, 1), stock_price: 10, sales_trend: 20 })) });
+    const wrongTypeId = (
+      await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(wrongType) }, { subject: uniqueName('poison-type-value') })
+    ).id;
+    const missingId = (
+      await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(missing) }, { subject: uniqueName('poison-missing-value') })
+    ).id;
+    const valid = (id: number) => ({
+      key: String(id),
+      value: frame(v1Id, v1.type.toBuffer({ id, timestamp: Date.UTC(2024, 1, 1), stock_price: 10, sales_trend: 20 })),
+    });
     const before = await topicSize(admin, config.pipeline.dlqTopic);
 
     await send([
@@ -93,8 +109,22 @@ describe('poison messages written straight to the topic', () => {
       valid(FIRST_ID + 2),
       { key: 'poison-unknown-schema-id', value: frame(987_654, Buffer.from([2, 4, 6, 8])) },
       valid(FIRST_ID + 3),
-      { key: 'poison-wrong-type', value: frame(wrongTypeId, avro.Type.forSchema(wrongType as avro.Schema).toBuffer({ id: FIRST_ID + 90, timestamp: 0, stock_price: 'not a number', sales_trend: 1 })) },
-      { key: 'poison-missing-field', value: frame(missingId, avro.Type.forSchema(missing as avro.Schema).toBuffer({ id: FIRST_ID + 91, timestamp: 0, stock_price: 1 })) },
+      {
+        key: 'poison-wrong-type',
+        value: frame(
+          wrongTypeId,
+          avro.Type.forSchema(wrongType as avro.Schema).toBuffer({
+            id: FIRST_ID + 90,
+            timestamp: 0,
+            stock_price: 'not a number',
+            sales_trend: 1,
+          }),
+        ),
+      },
+      {
+        key: 'poison-missing-field',
+        value: frame(missingId, avro.Type.forSchema(missing as avro.Schema).toBuffer({ id: FIRST_ID + 91, timestamp: 0, stock_price: 1 })),
+      },
       valid(FIRST_ID + 4),
     ]);
     await waitForSink();
@@ -107,7 +137,9 @@ describe('poison messages written straight to the topic', () => {
       const letter = dead.find((m) => m.key === key);
       expect(letter, key).toBeDefined();
       expect(letter!.headers['__connect.errors.topic']).toBe(config.pipeline.topic);
-      expect(letter!.headers['__connect.errors.exception.message'] ?? letter!.headers['__connect.errors.exception.class.name']).toBeTruthy();
+      expect(
+        letter!.headers['__connect.errors.exception.message'] ?? letter!.headers['__connect.errors.exception.class.name'],
+      ).toBeTruthy();
     }
     const status = await cli('status.mjs', [], {}, 60_000);
     expect(status.stdout).toMatch(new RegExp(`dead letter queue ${config.pipeline.dlqTopic.replace('.', '\\.')}\\s+([1-9]\\d*)`));
@@ -119,13 +151,26 @@ describe('bad rows in a Parquet file', () => {
     const ids = [1, 2, 3, 4, 5, 6, 7, 8, 2].map((n) => String(FIRST_ID + 100 + n));
     const hour = Date.UTC(2024, 3, 1, 10);
     const file = path.join(dir, 'bad-values.parquet');
-    writeDataset({
-      id: ids,
-      // Out of order on purpose; the last row repeats id 2 with a later value.
-      timestamp: Float64Array.from([hour + 5 * 60_000, hour, hour + 3 * 60_000, hour + 60_000, hour + 2 * 60_000, Date.UTC(2999, 0, 1), hour, hour, hour + 4 * 60_000]),
-      stock_price: Float64Array.from([10, 20, Number.NaN, -5, 30, 40, Infinity, 50, 99]),
-      sales_trend: Float64Array.from([1, 2, 3, 4, -1, 6, 7, 8, 9]),
-    }, file);
+    writeDataset(
+      {
+        id: ids,
+        // Out of order on purpose; the last row repeats id 2 with a later value.
+        timestamp: Float64Array.from([
+          hour + 5 * 60_000,
+          hour,
+          hour + 3 * 60_000,
+          hour + 60_000,
+          hour + 2 * 60_000,
+          Date.UTC(2999, 0, 1),
+          hour,
+          hour,
+          hour + 4 * 60_000,
+        ]),
+        stock_price: Float64Array.from([10, 20, Number.NaN, -5, 30, 40, Infinity, 50, 99]),
+        sales_trend: Float64Array.from([1, 2, 3, 4, -1, 6, 7, 8, 9]),
+      },
+      file,
+    );
     const rejectedBefore = await topicSize(admin, config.pipeline.rejectedTopic);
     const res = await dist('producer/cli.js', ['--file', file, '--restart']).done;
     expect(res.code, res.stderr).toBe(0);
@@ -134,7 +179,10 @@ describe('bad rows in a Parquet file', () => {
     expect((await topicSize(admin, config.pipeline.rejectedTopic)) - rejectedBefore).toBe(5);
 
     await waitForSink();
-    const { rows } = await db.query('select id::int, stock_price from synthetic_data where id between $1 and $2 order by id', [FIRST_ID + 100, FIRST_ID + 199]);
+    const { rows } = await db.query('select id::int, stock_price from synthetic_data where id between $1 and $2 order by id', [
+      FIRST_ID + 100,
+      FIRST_ID + 199,
+    ]);
     expect(rows).toEqual([
       { id: FIRST_ID + 101, stock_price: 10 },
       { id: FIRST_ID + 102, stock_price: 99 }, // the later duplicate wins
@@ -171,9 +219,15 @@ describe('schema evolution', () => {
     expect((await check.json()).is_compatible).toBe(true);
     // ...and it is registered under a subject of the test's own, so the pipeline's
     // latest version stays v1: the sink finds any schema by its id either way.
-    const { id: v2Id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject: uniqueName('evolution-v2-value') });
+    const { id: v2Id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(v2) },
+      { subject: uniqueName('evolution-v2-value') },
+    );
     const type = avro.Type.forSchema(v2);
-    const row = (id: number, volume: number) => ({ key: String(id), value: frame(v2Id, type.toBuffer({ id, timestamp: Date.UTC(2024, 2, 3), stock_price: 1, sales_trend: 2, volume })) });
+    const row = (id: number, volume: number) => ({
+      key: String(id),
+      value: frame(v2Id, type.toBuffer({ id, timestamp: Date.UTC(2024, 2, 3), stock_price: 1, sales_trend: 2, volume })),
+    });
     const sink = connectorFiles(config).find((c) => c.name === config.sink.connector)!;
     try {
       // Before the migration: the row lands, its new field waits in Kafka.
@@ -189,13 +243,17 @@ describe('schema evolution', () => {
       // Tasks pick up the new config as they restart; until then a row may
       // still land without the field. Upserts make sending it again harmless.
       let lastSend = 0;
-      await until(async () => {
-        if (Date.now() - lastSend > 5000) {
-          lastSend = Date.now();
-          await send([row(FIRST_ID + 202, 42)]);
-        }
-        return (await db.query('select volume from synthetic_data where id = $1', [FIRST_ID + 202])).rows[0]?.volume === '42';
-      }, 90_000, 'the new field in its column');
+      await until(
+        async () => {
+          if (Date.now() - lastSend > 5000) {
+            lastSend = Date.now();
+            await send([row(FIRST_ID + 202, 42)]);
+          }
+          return (await db.query('select volume from synthetic_data where id = $1', [FIRST_ID + 202])).rows[0]?.volume === '42';
+        },
+        90_000,
+        'the new field in its column',
+      );
     } finally {
       expect((await connectApi(config, 'PUT', `/connectors/${config.sink.connector}/config`, sink.body)).status).toBe(200);
       await db.query('alter table synthetic_data drop column if exists volume');
@@ -207,13 +265,26 @@ describe('schema evolution', () => {
     const first = await dist('producer/cli.js', ['--file', 'producer/fixtures/pandas_ns_snappy.parquet', '--topic', topic]).done;
     expect(first.code, first.stderr).toBe(0);
     const v1 = JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8'));
-    const incompatible = { ...v1, fields: v1.fields.map((f: { name: string }) => (f.name === 'stock_price' ? { ...f, type: 'string' } : f)) };
+    const incompatible = {
+      ...v1,
+      fields: v1.fields.map((f: { name: string }) => (f.name === 'stock_price' ? { ...f, type: 'string' } : f)),
+    };
     const file = path.join(dir, 'incompatible.avsc');
     fs.writeFileSync(file, JSON.stringify(incompatible));
-    const res = await dist('producer/cli.js', ['--file', 'producer/fixtures/pandas_ns_snappy.parquet', '--topic', topic, '--schema', file, '--restart']).done;
+    const res = await dist('producer/cli.js', [
+      '--file',
+      'producer/fixtures/pandas_ns_snappy.parquet',
+      '--topic',
+      topic,
+      '--schema',
+      file,
+      '--restart',
+    ]).done;
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
-    expect(res.stderr).toMatch(new RegExp(`^error: the registry refused the schema for subject ${topic}-value: it is not BACKWARD compatible`));
+    expect(res.stderr).toMatch(
+      new RegExp(`^error: the registry refused the schema for subject ${topic}-value: it is not BACKWARD compatible`),
+    );
   });
 });
 
@@ -244,7 +315,9 @@ describe('least privilege and secrets', () => {
     const reader = roleClient(config, 'reader');
     await reader.connect();
     try {
-      await expect(reader.query('insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values (-1, now(), 1, 1)')).rejects.toThrow(/permission denied/);
+      await expect(
+        reader.query('insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values (-1, now(), 1, 1)'),
+      ).rejects.toThrow(/permission denied/);
       await expect(reader.query('delete from sales_trend_summary')).rejects.toThrow(/permission denied/);
       await expect(reader.query('truncate stock_price_summary')).rejects.toThrow(/permission denied/);
     } finally {
@@ -259,7 +332,13 @@ describe('least privilege and secrets', () => {
     const secrets = [config.pg.adminPassword, config.registry.password, ...Object.values(config.pg.roles).map((r) => r.password)];
     const texts: [string, string][] = [];
     for (const { file } of connectorFiles(config)) texts.push([file, fs.readFileSync(file, 'utf8')]);
-    for (const route of [`/connectors/${config.sink.connector}`, `/connectors/${config.sink.connector}/config`, `/connectors/${config.sink.connector}/status`, `/connectors/${config.sink.connector}/tasks`, '/connectors?expand=info&expand=status']) {
+    for (const route of [
+      `/connectors/${config.sink.connector}`,
+      `/connectors/${config.sink.connector}/config`,
+      `/connectors/${config.sink.connector}/status`,
+      `/connectors/${config.sink.connector}/tasks`,
+      '/connectors?expand=info&expand=status',
+    ]) {
       texts.push([route, JSON.stringify((await connectApi(config, 'GET', route)).json)]);
     }
     for (const name of fs.readdirSync(config.logDir)) texts.push([name, fs.readFileSync(path.join(config.logDir, name), 'utf8')]);

@@ -31,7 +31,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await db.end();
   await admin.disconnect();
-  console.log(`\nfaults during a full-year load\n${['fault', 'expected', 'found', 'duplicates', 'dead letters', 'seconds to recover'].join(' | ')}\n${report.map((r) => r.join(' | ')).join('\n')}`);
+  console.log(
+    `\nfaults during a full-year load\n${['fault', 'expected', 'found', 'duplicates', 'dead letters', 'seconds to recover'].join(' | ')}\n${report.map((r) => r.join(' | ')).join('\n')}`,
+  );
 });
 
 const rowsLanded = async () => Number((await db.query('select count(*)::int as n from synthetic_data')).rows[0].n);
@@ -60,7 +62,11 @@ async function loadThrough(name: string, fault: () => Promise<{ recovered: () =>
   expect(res.code, res.stderr).toBe(0);
   await waitLoaded(config, ROWS, 300_000);
 
-  const { rows: [r] } = await db.query('select count(*)::int as n, count(distinct id)::int as distinct_ids, min(id)::int as lo, max(id)::int as hi from synthetic_data');
+  const {
+    rows: [r],
+  } = await db.query(
+    'select count(*)::int as n, count(distinct id)::int as distinct_ids, min(id)::int as lo, max(id)::int as hi from synthetic_data',
+  );
   const dead = (await topicSize(admin, config.pipeline.dlqTopic)) - dlqBefore;
   report.push([name, String(ROWS), String(r.n), String(r.n - r.distinct_ids), String(dead), recoverySeconds.toFixed(1)]);
   expect(r).toEqual({ n: ROWS, distinct_ids: ROWS, lo: 1, hi: ROWS });
@@ -112,7 +118,9 @@ describe('faults during a full-year load', () => {
     // A second worker of the same group on its own port and state folder.
     const stateDir = tempDir('worker2');
     const port = 18_083;
-    const second = services(loadConfig(ROOT, { ...process.env, STATE_DIR: stateDir, CONNECT_PORT: String(port) })).find((s) => s.name === 'connect')!;
+    const second = services(loadConfig(ROOT, { ...process.env, STATE_DIR: stateDir, CONNECT_PORT: String(port) })).find(
+      (s) => s.name === 'connect',
+    )!;
     await second.start();
     await until(async () => second.ready(), 60_000, 'the second worker');
     try {
@@ -120,11 +128,18 @@ describe('faults during a full-year load', () => {
         process.kill(pidOf('connect'), 'SIGKILL');
         // Every task ends up RUNNING on the survivor (after the group's rebalance delay).
         const survivor = { ...config, connect: { ...config.connect, url: `http://127.0.0.1:${port}` } };
-        await until(async () => {
-          const { json } = await connectApi(survivor, 'GET', `/connectors/${config.sink.connector}/status`);
-          const tasks = json?.tasks ?? [];
-          return tasks.length === config.pipeline.partitions && tasks.every((t: { worker_id: string; state: string }) => t.worker_id.endsWith(`:${port}`) && t.state === 'RUNNING');
-        }, 120_000, 'all tasks on the second worker');
+        await until(
+          async () => {
+            const { json } = await connectApi(survivor, 'GET', `/connectors/${config.sink.connector}/status`);
+            const tasks = json?.tasks ?? [];
+            return (
+              tasks.length === config.pipeline.partitions &&
+              tasks.every((t: { worker_id: string; state: string }) => t.worker_id.endsWith(`:${port}`) && t.state === 'RUNNING')
+            );
+          },
+          120_000,
+          'all tasks on the second worker',
+        );
       });
     } finally {
       const pid = second.pid();

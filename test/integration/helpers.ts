@@ -35,8 +35,12 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: nu
     });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d) => { stdout += d; });
-    child.stderr!.on('data', (d) => { stderr += d; });
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${path.basename(file)} ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
@@ -114,11 +118,18 @@ export async function endOffsetSum(brokers: string[], topic: string) {
  * The invariant: each summary table equals a full recompute from the raw
  * table (the etl.*_rollup views), bucket for bucket.
  */
-export async function summariesDifferFromRecompute(db: { query: (sql: string) => Promise<{ rows: { extra: number; missing: number }[] }> }) {
+export async function summariesDifferFromRecompute(db: {
+  query: (sql: string) => Promise<{ rows: { extra: number; missing: number }[] }>;
+}) {
   const out: Record<string, { extra: number; missing: number }> = {};
-  for (const [table, view, value] of [['stock_price_summary', 'etl.stock_price_rollup', 'stock_price'], ['sales_trend_summary', 'etl.sales_trend_rollup', 'sales_trend']]) {
+  for (const [table, view, value] of [
+    ['stock_price_summary', 'etl.stock_price_rollup', 'stock_price'],
+    ['sales_trend_summary', 'etl.sales_trend_rollup', 'sales_trend'],
+  ]) {
     const cols = `interval_start, interval_end, min_${value}, max_${value}, first_${value}, last_${value}, sample_count, round(avg_${value}::numeric, 9)`;
-    const { rows: [diff] } = await db.query(`select
+    const {
+      rows: [diff],
+    } = await db.query(`select
       (select count(*) from (select ${cols} from ${table} except select ${cols} from ${view}) a)::int as extra,
       (select count(*) from (select ${cols} from ${view} except select ${cols} from ${table}) b)::int as missing`);
     out[table] = diff;

@@ -8,7 +8,14 @@ import { ourPids } from '../../platform/lifecycle.mjs';
 import { cli, uniqueName } from './helpers.js';
 
 const SERVICES = ['postgres', 'kafka', 'registry', 'connect', 'watchdog'];
-const PORTS = [config.pg.port, config.kafka.port, config.kafka.controllerPort, config.registry.port, config.registry.managementPort, config.connect.port];
+const PORTS = [
+  config.pg.port,
+  config.kafka.port,
+  config.kafka.controllerPort,
+  config.registry.port,
+  config.registry.managementPort,
+  config.connect.port,
+];
 
 describe('platform life cycle', () => {
   it('up on a running platform reuses every service', async () => {

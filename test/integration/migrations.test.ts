@@ -30,18 +30,32 @@ async function inDb<T>(who: 'admin' | 'sink' | 'etl' | 'reader', work: (db: Retu
   }
 }
 
-const catalog = () => inDb('admin', async (db) => (await db.query(`
+const catalog = () =>
+  inDb(
+    'admin',
+    async (db) =>
+      (
+        await db.query(`
   select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
-  where n.nspname in ('public', 'etl') and c.relkind in ('r', 'v', 'i') order by 1`)).rows);
+  where n.nspname in ('public', 'etl') and c.relkind in ('r', 'v', 'i') order by 1`)
+      ).rows,
+  );
 
 describe('migrations', () => {
   it('apply, then change nothing when applied again', async () => {
     const first = await migrate(config, { database });
     expect(first).toHaveLength(5);
     const objects = await catalog();
-    expect(objects.map((o) => o.relname)).toEqual(expect.arrayContaining([
-      'synthetic_data', 'stock_price_summary', 'sales_trend_summary', 'synthetic_data_bucket_10m_idx', 'stock_price_rollup', 'touched_buckets',
-    ]));
+    expect(objects.map((o) => o.relname)).toEqual(
+      expect.arrayContaining([
+        'synthetic_data',
+        'stock_price_summary',
+        'sales_trend_summary',
+        'synthetic_data_bucket_10m_idx',
+        'stock_price_rollup',
+        'touched_buckets',
+      ]),
+    );
     expect(await migrate(config, { database })).toEqual([]);
     expect(await catalog()).toEqual(objects);
   });
@@ -83,7 +97,9 @@ describe('roles', () => {
       const { rows } = await db.query('call etl.refresh_summaries()');
       expect(rows[0]).toEqual({ stock_buckets: 1, sales_buckets: 1 });
       await expect(db.query('update synthetic_data set stock_price = 0')).rejects.toThrow(/permission denied/);
-      await expect(db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values (2, now(), 1, 1)`)).rejects.toThrow(/permission denied/);
+      await expect(
+        db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values (2, now(), 1, 1)`),
+      ).rejects.toThrow(/permission denied/);
     });
   });
 

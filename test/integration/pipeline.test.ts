@@ -19,7 +19,12 @@ const BUCKET = { stock: 10 * MINUTE, sales: 20 * MINUTE };
 const admin = pgClient(config);
 const kafkaAdminClient = kafkaAdmin(config);
 
-interface Row { id: number; ts: number; stock: number; sales: number }
+interface Row {
+  id: number;
+  ts: number;
+  stock: number;
+  sales: number;
+}
 let rows: Row[] = [];
 
 beforeAll(async () => {
@@ -66,11 +71,22 @@ function expectedChecksums(data: Row[]) {
     idStock += BigInt(r.id) * s;
     idSales += BigInt(r.id) * t;
   }
-  return { rows: String(data.length), distinct_ids: String(new Set(data.map((r) => r.id)).size), ids: String(ids), ms: String(ms), stock_cents: String(stockCents), sales_cents: String(salesCents), id_stock: String(idStock), id_sales: String(idSales) };
+  return {
+    rows: String(data.length),
+    distinct_ids: String(new Set(data.map((r) => r.id)).size),
+    ids: String(ids),
+    ms: String(ms),
+    stock_cents: String(stockCents),
+    sales_cents: String(salesCents),
+    id_stock: String(idStock),
+    id_sales: String(idSales),
+  };
 }
 
 async function tableChecksums() {
-  const { rows: [r] } = await admin.query(`
+  const {
+    rows: [r],
+  } = await admin.query(`
     select
       count(*)::text as rows,
       count(distinct id)::text as distinct_ids,
@@ -84,7 +100,15 @@ async function tableChecksums() {
   return r;
 }
 
-interface Bucket { start: number; avg: number; min: number; max: number; first: number; last: number; count: number }
+interface Bucket {
+  start: number;
+  avg: number;
+  min: number;
+  max: number;
+  first: number;
+  last: number;
+  count: number;
+}
 
 /** The summaries, computed here in TypeScript from the Parquet rows. */
 function expectedBuckets(data: Row[], width: number, pick: (r: Row) => number) {
@@ -104,7 +128,12 @@ function expectedBuckets(data: Row[], width: number, pick: (r: Row) => number) {
     if (r.ts > b.last.ts || (r.ts === b.last.ts && r.id > b.last.id)) b.last = r;
     b.count++;
   }
-  return new Map([...buckets].map(([start, b]) => [start, { start, avg: b.sum / b.count, min: b.min, max: b.max, first: pick(b.first), last: pick(b.last), count: b.count }]));
+  return new Map(
+    [...buckets].map(([start, b]) => [
+      start,
+      { start, avg: b.sum / b.count, min: b.min, max: b.max, first: pick(b.first), last: pick(b.last), count: b.count },
+    ]),
+  );
 }
 
 async function tableBuckets(table: 'stock_price_summary' | 'sales_trend_summary', column: 'stock_price' | 'sales_trend') {
@@ -137,26 +166,40 @@ async function expectSummariesEqualRecompute() {
 
 /** Until the sink has consumed everything in the topic (committed offsets). */
 async function waitForSink() {
-  await until(async () => (await consumerLag(kafkaAdminClient, config.pipeline.topic, config.sink.group)) === 0, 120_000, 'the sink to catch up');
+  await until(
+    async () => (await consumerLag(kafkaAdminClient, config.pipeline.topic, config.sink.group)) === 0,
+    120_000,
+    'the sink to catch up',
+  );
 }
 
 describe('the pipeline, end to end', () => {
   it('lands exactly 527,040 distinct ids whose values equal the Parquet file', async () => {
     expect(rows).toHaveLength(527_040);
     expect(await tableChecksums()).toEqual(expectedChecksums(rows));
-    const { rows: [extra] } = await admin.query('select count(*)::int as n from synthetic_data where id > 527040');
+    const {
+      rows: [extra],
+    } = await admin.query('select count(*)::int as n from synthetic_data where id > 527040');
     expect(extra.n).toBe(0);
   });
 
   it('keeps both summaries equal to a computation from the Parquet file, and to a full recompute', async () => {
     await runEtl(config);
-    expectSameBuckets(await tableBuckets('stock_price_summary', 'stock_price'), expectedBuckets(rows, BUCKET.stock, (r) => r.stock));
-    expectSameBuckets(await tableBuckets('sales_trend_summary', 'sales_trend'), expectedBuckets(rows, BUCKET.sales, (r) => r.sales));
+    expectSameBuckets(
+      await tableBuckets('stock_price_summary', 'stock_price'),
+      expectedBuckets(rows, BUCKET.stock, (r) => r.stock),
+    );
+    expectSameBuckets(
+      await tableBuckets('sales_trend_summary', 'sales_trend'),
+      expectedBuckets(rows, BUCKET.sales, (r) => r.sales),
+    );
     await expectSummariesEqualRecompute();
   });
 
   it('stores the Kafka record timestamp and the ingestion time, so latency is a SQL query', async () => {
-    const { rows: [r] } = await admin.query(`
+    const {
+      rows: [r],
+    } = await admin.query(`
       select count(*) filter (where kafka_timestamp is null)::int as missing,
              count(*) filter (where extract(milliseconds from kafka_timestamp)::int % 1000 <> 0)::int as with_ms,
              count(*) filter (where ingested_at < kafka_timestamp)::int as before_sent,
@@ -178,8 +221,14 @@ describe('the pipeline, end to end', () => {
     expect(await tableChecksums()).toEqual(expectedChecksums(rows));
     await runEtl(config);
     expect((await admin.query('select count(*)::int as n from stock_price_summary')).rows[0].n).toBe(before.rows[0].n);
-    expectSameBuckets(await tableBuckets('stock_price_summary', 'stock_price'), expectedBuckets(rows, BUCKET.stock, (r) => r.stock));
-    expectSameBuckets(await tableBuckets('sales_trend_summary', 'sales_trend'), expectedBuckets(rows, BUCKET.sales, (r) => r.sales));
+    expectSameBuckets(
+      await tableBuckets('stock_price_summary', 'stock_price'),
+      expectedBuckets(rows, BUCKET.stock, (r) => r.stock),
+    );
+    expectSameBuckets(
+      await tableBuckets('sales_trend_summary', 'sales_trend'),
+      expectedBuckets(rows, BUCKET.sales, (r) => r.sales),
+    );
   }, 300_000);
 
   it('refreshes an old bucket when a late row lands in it, and lands valid rows around a poison message, which goes to the dead letter queue', async () => {
@@ -213,16 +262,27 @@ describe('the pipeline, end to end', () => {
     }
     try {
       await waitForSink();
-      const landed = await admin.query('select id, stock_price, "timestamp" from synthetic_data where id in ($1, $2) order by id', [lateId, afterId]);
+      const landed = await admin.query('select id, stock_price, "timestamp" from synthetic_data where id in ($1, $2) order by id', [
+        lateId,
+        afterId,
+      ]);
       expect(landed.rows).toEqual([
         { id: String(lateId), stock_price: 5000, timestamp: new Date(late.timestamp) },
         { id: String(afterId), stock_price: 10, timestamp: new Date(after.timestamp) },
       ]);
 
-      await until(async () => (await topicSize(kafkaAdminClient, config.pipeline.dlqTopic)) > dlqBefore, 30_000, 'the poison message in the dead letter queue');
+      await until(
+        async () => (await topicSize(kafkaAdminClient, config.pipeline.dlqTopic)) > dlqBefore,
+        30_000,
+        'the poison message in the dead letter queue',
+      );
       // The next run (ours, or pg_cron's if it came first) refreshes that old bucket.
       await runEtl(config);
-      const { rows: [refreshed] } = await admin.query("select sample_count, max_stock_price, last_stock_price from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'");
+      const {
+        rows: [refreshed],
+      } = await admin.query(
+        "select sample_count, max_stock_price, last_stock_price from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'",
+      );
       expect(refreshed).toEqual({ sample_count: 11, max_stock_price: 5000, last_stock_price: expect.any(Number) });
       await expectSummariesEqualRecompute();
     } finally {
@@ -231,7 +291,10 @@ describe('the pipeline, end to end', () => {
       await runEtl(config);
     }
     await expectSummariesEqualRecompute();
-    expect((await admin.query("select sample_count from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'")).rows[0].sample_count).toBe(10);
+    expect(
+      (await admin.query("select sample_count from stock_price_summary where interval_start = '2024-01-01 00:00:00+00'")).rows[0]
+        .sample_count,
+    ).toBe(10);
 
     const dlq = await dlqMessages(kafkaAdminClient);
     expect(dlq.some((m) => String(m.key) === 'poison')).toBe(true);
@@ -248,7 +311,11 @@ async function dlqMessages(adminClient: kafkajs.Admin) {
   const total = await topicSize(adminClient, config.pipeline.dlqTopic);
   await consumer.connect();
   await consumer.subscribe({ topic: config.pipeline.dlqTopic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => { got.push(message); } });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      got.push(message);
+    },
+  });
   await until(async () => got.length >= total, 30_000, 'the dead letter queue');
   await consumer.disconnect();
   return got;

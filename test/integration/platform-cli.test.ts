@@ -48,7 +48,9 @@ describe('platform:up refuses', () => {
     try {
       const res = await cli('platform.mjs', ['up'], { ...(await freePorts()), STATE_DIR: scratch('port'), PG_PORT: String(port) }, 30_000);
       expect(res.code).toBe(1);
-      expect(oneLineError(res.stderr)).toMatch(new RegExp(`postgres: port ${port} is already taken by .*: stop it, or set PG_PORT to a free port`));
+      expect(oneLineError(res.stderr)).toMatch(
+        new RegExp(`postgres: port ${port} is already taken by .*: stop it, or set PG_PORT to a free port`),
+      );
     } finally {
       server.close();
     }
@@ -98,14 +100,24 @@ describe('stale pid files', () => {
 
 describe('platform:fetch', () => {
   it('says which prerequisite is missing: Maven', async () => {
-    const res = await cli('platform.mjs', ['fetch'], { CACHE_DIR: scratch('nomvn'), STATE_DIR: scratch('nomvn-state'), PATH: '/nonexistent' }, 30_000);
+    const res = await cli(
+      'platform.mjs',
+      ['fetch'],
+      { CACHE_DIR: scratch('nomvn'), STATE_DIR: scratch('nomvn-state'), PATH: '/nonexistent' },
+      30_000,
+    );
     expect(res.code).toBe(1);
     expect(oneLineError(res.stderr)).toMatch(/Maven is not installed: run `apt-get install -y maven`/);
   });
 
   it('says which prerequisite is missing: Java, or Java too old', async () => {
     const cache = scratch('nojava');
-    const res = await cli('platform.mjs', ['fetch'], { CACHE_DIR: cache, STATE_DIR: scratch('nojava-state'), JAVA_HOME: '/nonexistent' }, 30_000);
+    const res = await cli(
+      'platform.mjs',
+      ['fetch'],
+      { CACHE_DIR: cache, STATE_DIR: scratch('nojava-state'), JAVA_HOME: '/nonexistent' },
+      30_000,
+    );
     expect(res.code).toBe(1);
     expect(oneLineError(res.stderr)).toMatch(/Java is not installed: run `apt-get install -y openjdk-17-jdk-headless`/);
 

@@ -117,8 +117,14 @@ describe('bad rows and bad files', () => {
     const rejected = await consumeAll(brokers, `${topic}.rejected`, 8);
     const reasons = rejected.map((m) => JSON.parse(String(m.value)));
     expect(reasons.map((r) => r.reason).sort()).toEqual([
-      'id "abc" is not an integer', 'id -3 is not positive', 'id is missing', 'sales_trend is -Infinity',
-      'stock_price is Infinity', 'stock_price is NaN', 'stock_price is missing', 'timestamp is missing',
+      'id "abc" is not an integer',
+      'id -3 is not positive',
+      'id is missing',
+      'sales_trend is -Infinity',
+      'stock_price is Infinity',
+      'stock_price is NaN',
+      'stock_price is missing',
+      'timestamp is missing',
     ]);
     expect(reasons.find((r) => r.reason === 'stock_price is NaN')).toMatchObject({ row_index: 4, row: { id: '5', stock_price: 'NaN' } });
   });
@@ -146,7 +152,11 @@ describe('options', () => {
     const file = await generateFile('options.parquet', 2000, 3);
     const topic = uniqueName('options');
     const started = Date.now();
-    const res = await dist('producer/cli.js', ['--file', file, '--topic', topic, '--from-id', '501', '--limit', '1500', '--rate', '2000', '--restart'], env()).done;
+    const res = await dist(
+      'producer/cli.js',
+      ['--file', file, '--topic', topic, '--from-id', '501', '--limit', '1500', '--rate', '2000', '--restart'],
+      env(),
+    ).done;
     expect(res.code, res.stderr).toBe(0);
     // 1,500 rows read, the first 500 skipped by --from-id; 1,000 sent at 2,000 rows/s take at least half a second.
     expect(res.stdout).toMatch(/done: read 1,500, sent 1,000, rejected 0, skipped 500 \(--from-id\)/);

@@ -32,7 +32,11 @@ describe('kafka (kafkajs against a Kafka 4 broker)', () => {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const received: string[] = [];
-    await consumer.run({ eachMessage: async ({ message }) => { received.push(String(message.value)); } });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        received.push(String(message.value));
+      },
+    });
     await until(async () => received.length >= 10, 30_000, 'ten messages');
     await consumer.disconnect();
     expect(received.sort()).toEqual(sent.map((m) => m.value).sort());
@@ -48,7 +52,10 @@ describe('registry (Apicurio through its Confluent-compatible API)', () => {
       type: 'record',
       name: 'Probe',
       namespace: 'test.platform',
-      fields: [{ name: 'id', type: 'long' }, { name: 'label', type: 'string' }],
+      fields: [
+        { name: 'id', type: 'long' },
+        { name: 'label', type: 'string' },
+      ],
     };
     const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
     expect(id).toBeGreaterThan(0);
@@ -82,10 +89,16 @@ describe('postgres with pg_cron', () => {
       const { rows } = await db.query("SELECT cron.schedule($1, '* * * * *', $2) AS id", [job, `INSERT INTO ${table} DEFAULT VALUES`]);
       const jobId = rows[0].id;
       // pg_cron 1.4 schedules by the minute: the first run comes within 60 s.
-      const run = await until(async () => {
-        const res = await db.query("SELECT status FROM cron.job_run_details WHERE jobid = $1 AND status IN ('succeeded', 'failed')", [jobId]);
-        return res.rows[0];
-      }, 75_000, 'the first pg_cron run');
+      const run = await until(
+        async () => {
+          const res = await db.query("SELECT status FROM cron.job_run_details WHERE jobid = $1 AND status IN ('succeeded', 'failed')", [
+            jobId,
+          ]);
+          return res.rows[0];
+        },
+        75_000,
+        'the first pg_cron run',
+      );
       expect(run.status).toBe('succeeded');
       expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBeGreaterThanOrEqual(1);
     } finally {
