@@ -160,6 +160,18 @@ function expectSameBuckets(actual: Map<number, Bucket>, expected: Map<number, Bu
 }
 
 /** The invariant: each summary equals a full recompute from the raw table. */
+/** Both summaries hold exactly the buckets computed in TypeScript from the Parquet file. */
+async function expectSummariesMatchFile() {
+  expectSameBuckets(
+    await tableBuckets('stock_price_summary', 'stock_price'),
+    expectedBuckets(rows, BUCKET.stock, (r) => r.stock),
+  );
+  expectSameBuckets(
+    await tableBuckets('sales_trend_summary', 'sales_trend'),
+    expectedBuckets(rows, BUCKET.sales, (r) => r.sales),
+  );
+}
+
 async function expectSummariesEqualRecompute() {
   expect(await summariesDifferFromRecompute(admin)).toEqual(NO_DIFFERENCE);
 }
@@ -183,16 +195,18 @@ describe('the pipeline, end to end', () => {
     expect(extra.n).toBe(0);
   });
 
+  it('reads the topic and the dead letter queue named in .env, through Connect env placeholders', async () => {
+    const name = encodeURIComponent(config.sink.connector);
+    const active = await (await fetch(`${config.connect.url}/connectors/${name}/topics`)).json();
+    expect(active[config.sink.connector].topics).toEqual([config.pipeline.topic]);
+    const stored = (await (await fetch(`${config.connect.url}/connectors/${name}`)).json()).config;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Connect's placeholders, stored as written
+    expect([stored.topics, stored['errors.deadletterqueue.topic.name']]).toEqual(['${env:TOPIC}', '${env:DLQ_TOPIC}']);
+  });
+
   it('keeps both summaries equal to a computation from the Parquet file, and to a full recompute', async () => {
     await runEtl(config);
-    expectSameBuckets(
-      await tableBuckets('stock_price_summary', 'stock_price'),
-      expectedBuckets(rows, BUCKET.stock, (r) => r.stock),
-    );
-    expectSameBuckets(
-      await tableBuckets('sales_trend_summary', 'sales_trend'),
-      expectedBuckets(rows, BUCKET.sales, (r) => r.sales),
-    );
+    await expectSummariesMatchFile();
     await expectSummariesEqualRecompute();
   });
 
@@ -221,14 +235,7 @@ describe('the pipeline, end to end', () => {
     expect(await tableChecksums()).toEqual(expectedChecksums(rows));
     await runEtl(config);
     expect((await admin.query('select count(*)::int as n from stock_price_summary')).rows[0].n).toBe(before.rows[0].n);
-    expectSameBuckets(
-      await tableBuckets('stock_price_summary', 'stock_price'),
-      expectedBuckets(rows, BUCKET.stock, (r) => r.stock),
-    );
-    expectSameBuckets(
-      await tableBuckets('sales_trend_summary', 'sales_trend'),
-      expectedBuckets(rows, BUCKET.sales, (r) => r.sales),
-    );
+    await expectSummariesMatchFile();
   }, 300_000);
 
   it('refreshes an old bucket when a late row lands in it, and lands valid rows around a poison message, which goes to the dead letter queue', async () => {
