@@ -109,6 +109,8 @@ export function buildConfig(defaults, env, root) {
       rejectedTopic: str('REJECTED_TOPIC'),
       /** Where the sink dead-letters what it cannot convert or write. */
       dlqTopic: str('DLQ_TOPIC'),
+      /** `npm run dlq:replay` commits here how far it has sent each quarantine back. */
+      replayGroups: { dlq: `${str('DLQ_TOPIC')}-replay`, rejected: `${str('REJECTED_TOPIC')}-replay` },
       /** TopicNameStrategy, as every Confluent-compatible client expects. */
       subject: `${str('TOPIC')}-value`,
       partitions: count('TOPIC_PARTITIONS'),

@@ -92,3 +92,79 @@ export async function consumerLag(admin, topic, groupId) {
     return lag + Number(p.high) - (at < 0 ? Number(p.low) : at);
   }, 0);
 }
+
+/**
+ * Where a group stands on a topic, partition by partition: its committed
+ * offset (the low watermark where it has none) and the end offset.
+ * @param {kafkajs.Admin} admin @param {string} topic @param {string} groupId
+ * @returns {Promise<{ partition: number, from: number, to: number }[]>}
+ */
+export async function groupRange(admin, topic, groupId) {
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  return ends
+    .map((p) => {
+      const at = done.get(p.partition) ?? -1;
+      return { partition: p.partition, from: Math.max(at < 0 ? Number(p.low) : at, Number(p.low)), to: Number(p.high) };
+    })
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/**
+ * Reads the messages of `ranges` (per partition, `from` inclusive, `to`
+ * exclusive) and hands each to `onMessage`, without committing anything:
+ * a throwaway consumer group, deleted afterwards.
+ * @param {string[]} brokers @param {string} topic
+ * @param {{ partition: number, from: number, to: number }[]} ranges
+ * @param {(message: kafkajs.KafkaMessage, partition: number) => void | Promise<void>} onMessage
+ * @param {{ timeoutMs?: number }} [opts]
+ */
+export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs = 120_000 } = {}) {
+  const open = ranges.filter((r) => r.to > r.from);
+  if (open.length === 0) return;
+  const kafka = createKafka(brokers, { clientId: 'kafka-pg-pipeline-reader' });
+  const groupId = `kafka-pg-pipeline-reader-${process.pid}-${Date.now()}`;
+  const consumer = kafka.consumer({ groupId });
+  const until = new Map(open.map((r) => [r.partition, r.to]));
+  /** @type {(err?: unknown) => void} */
+  let finish = () => {};
+  const finished = new Promise((resolve, reject) => {
+    finish = (err) => (err ? reject(err) : resolve(undefined));
+  });
+  const timer = setTimeout(
+    () => finish(new UserError(`reading ${topic} took over ${timeoutMs / 1000} s: is Kafka up? (\`npm run platform:status\`)`)),
+    timeoutMs,
+  );
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const end = until.get(batch.partition);
+        if (end === undefined) return;
+        for (const message of batch.messages) {
+          const offset = Number(message.offset);
+          if (offset >= end) break;
+          await onMessage(message, batch.partition);
+          if (offset + 1 >= end) break;
+        }
+        if (Number(batch.messages.at(-1)?.offset ?? -1) + 1 >= end) {
+          until.delete(batch.partition);
+          if (until.size === 0) finish();
+        }
+      },
+    });
+    for (const r of open) consumer.seek({ topic, partition: r.partition, offset: String(r.from) });
+    await finished;
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect().catch(() => {});
+    const admin = kafka.admin();
+    await admin
+      .connect()
+      .then(() => admin.deleteGroups([groupId]))
+      .catch(() => {})
+      .finally(() => admin.disconnect());
+  }
+}

@@ -42,12 +42,20 @@ export function connectWorkerProperties(config) {
     // ServiceLoader manifests only, no reflective scan of every plugin jar
     // (platform/pom.xml adds the one the Apicurio converter lacks).
     'plugin.discovery': 'service_load',
-    // Secrets reach connector configs as ${env:VAR} or ${file:path:key}, never as literals.
+    // Secrets reach connector configs as ${env:VAR} or ${file:path:key}, never
+    // as literals. Anyone on the host can PUT a connector config, so the
+    // providers resolve only the project's own variables (connectEnv) and files
+    // in its secrets folder: a config naming another variable or file gets the
+    // placeholder back as text, never the value.
     'config.providers': 'env,file',
     'config.providers.env.class': 'org.apache.kafka.common.config.provider.EnvVarConfigProvider',
+    'config.providers.env.param.allowlist.pattern': connectorVariables(config).join('|'),
     'config.providers.file.class': 'org.apache.kafka.common.config.provider.FileConfigProvider',
-    // Lets a connector tune its own consumer (batch sizes) with consumer.override.*.
-    'connector.client.config.override.policy': 'All',
+    'config.providers.file.param.allowed.paths': secretsDir(config),
+    // Lets a connector tune its own consumer (batch sizes, poll interval) with
+    // consumer.override.*, and nothing else of its clients.
+    'connector.client.config.override.policy': 'Allowlist',
+    'connector.client.config.override.allowlist': 'max.poll.records,fetch.min.bytes,max.poll.interval.ms',
     // Sink offsets are committed this often: it bounds how stale `npm run status` lag can be.
     'offset.flush.interval.ms': 1000,
     // A worker that died hands its tasks on after this delay (default 5 min):
@@ -66,6 +74,13 @@ export function connectEnv(config) {
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    ...connectorEnv(config),
+  };
+}
+
+/** The variables connector configs may name. @param {Config} config */
+function connectorEnv(config) {
+  return {
     PG_HOST: config.pg.host,
     PG_PORT: String(config.pg.port),
     PG_DATABASE: config.pg.database,
@@ -75,6 +90,12 @@ export function connectEnv(config) {
     DLQ_TOPIC: config.pipeline.dlqTopic,
   };
 }
+
+/** @param {Config} config */
+export const connectorVariables = (config) => Object.keys(connectorEnv(config));
+
+/** The only folder `${file:...}` placeholders may read. @param {Config} config */
+export const secretsDir = (config) => path.join(config.stateDir, 'secrets');
 
 /** The plugin classes the worker loaded. @param {Config} config */
 export async function connectPlugins(config) {
@@ -99,11 +120,15 @@ export function connectService(config) {
       if (!fs.existsSync(pluginDir(config))) throw new UserError(`${pluginDir(config)} is missing: run \`npm run platform:fetch\``);
       const props = path.join(config.runDir, 'connect.properties');
       fs.mkdirSync(config.runDir, { recursive: true });
+      fs.mkdirSync(secretsDir(config), { recursive: true, mode: 0o700 });
       fs.writeFileSync(props, connectWorkerProperties(config));
       startDetached({
         cmd: java,
         args: [
           ...jvmFlags(config, 'connect', config.connect.heap),
+          // Converters and clients may not bring config providers of their own
+          // (value.converter.config.providers=...): only the worker's above count.
+          '-Dorg.apache.kafka.automatic.config.providers=none',
           `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
           '-cp',
           kafkaLibs(config),

@@ -78,6 +78,17 @@ describe('connectWorkerProperties', () => {
     expect(props['config.providers.file.class']).toBe('org.apache.kafka.common.config.provider.FileConfigProvider');
     expect(props['config.storage.replication.factor']).toBe('1');
   });
+
+  it("lets connector configs resolve only the project's own variables and secrets folder", () => {
+    const props = parse(connectWorkerProperties(config));
+    const allowed = new RegExp(`^(?:${props['config.providers.env.param.allowlist.pattern']})$`);
+    expect(allowed.test('PG_SINK_PASSWORD')).toBe(true);
+    expect(allowed.test('TOPIC')).toBe(true);
+    for (const name of ['PG_ADMIN_PASSWORD', 'REGISTRY_DB_PASSWORD', 'HOME', 'PATH', 'PG_SINK_PASSWORD_X'])
+      expect(allowed.test(name), name).toBe(false);
+    expect(props['config.providers.file.param.allowed.paths']).toBe('/repo/.local/secrets');
+    expect(props['connector.client.config.override.policy']).toBe('Allowlist');
+  });
 });
 
 describe('postgresConf', () => {

@@ -1,28 +1,46 @@
 #!/usr/bin/env node
 // npm run status: every service, connector and task; the sink's lag; rows;
-// summary freshness; dead letters and rejected rows. Exits 1 when any part is down.
+// summary freshness; dead letters and rejected rows with their reasons.
+// Exits 1, saying why, when a part is down, stuck, failing again and again,
+// or has records in the dead letter queue.
 import { table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { assessStatus, connectorStatus } from '#lib/connect.mjs';
 import { main } from '#lib/errors.mjs';
-import { withKafkaAdmin } from '#lib/kafka.mjs';
+import { groupRange, withKafkaAdmin } from '#lib/kafka.mjs';
+import { delay } from '#lib/procs.mjs';
 import { connectorFiles } from '../ops/connectors.mjs';
 import { behind, kafkaFacts, tableFacts } from '../ops/facts.mjs';
+import { problems } from '../ops/health.mjs';
+import { age, pending, quarantines } from '../ops/quarantine.mjs';
+import { readWatchdogState } from '../ops/watchdog.mjs';
 import { status as platformStatus } from '../platform/lifecycle.mjs';
+
+// How long a sink with lag must show no progress to count as stuck (it
+// commits every second while it moves).
+const STUCK_SAMPLE_MS = 4000;
 
 const section = (title, header, rows) => console.log(`\n${title}\n${table(header, rows)}`);
 const iso = (d) => (d ? new Date(d).toISOString().replace('.000Z', 'Z') : '-');
+const reasons = (q) => q.reasons.map(([r, n]) => `${n} x ${r}`).join('; ') || '-';
 
 await main(async () => {
-  let healthy = true;
-  const services = await platformStatus(config);
-  healthy &&= services.every((s) => s.state === 'ready');
+  /** @type {import('../ops/health.mjs').Facts} */
+  const facts = {
+    services: [],
+    connectors: [],
+    sink: null,
+    dlq: null,
+    restarts: readWatchdogState(config)?.connectors ?? {},
+    tables: null,
+  };
+  facts.services = await platformStatus(config);
   section(
     'services',
     ['service', 'address', 'state', 'log'],
-    services.map((s) => [s.name, s.address, s.state, s.log]),
+    facts.services.map((s) => [s.name, s.address, s.state, s.log]),
   );
-  const up = Object.fromEntries(services.map((s) => [s.name, s.state === 'ready']));
+  const up = Object.fromEntries(facts.services.map((s) => [s.name, s.state === 'ready']));
 
   if (up.connect) {
     const rows = [];
@@ -30,29 +48,50 @@ await main(async () => {
       const { status, json } = await connectorStatus(config, name);
       if (status === 404) {
         rows.push([name, 'not created (npm run connectors:apply)', '']);
-        healthy = false;
+        facts.connectors.push({ name, state: 'missing', detail: '' });
         continue;
       }
       const verdict = assessStatus(json);
-      healthy &&= verdict.state === 'running';
-      rows.push([name, json.connector?.state ?? '?', (json.tasks ?? []).map((t) => `${t.id}:${t.state}`).join(' ')]);
+      facts.connectors.push({ name, state: verdict.state, detail: verdict.detail });
+      const restarts = facts.restarts[name]?.restarts.length ?? 0;
+      rows.push([
+        name,
+        json.connector?.state ?? '?',
+        (json.tasks ?? []).map((t) => `${t.id}:${t.state}`).join(' '),
+        restarts ? `${restarts} (last ${age(Date.now() - Date.parse(facts.restarts[name].restarts.at(-1)))} ago)` : '0',
+      ]);
     }
-    section('connectors', ['connector', 'state', 'tasks'], rows);
+    section('connectors', ['connector', 'state', 'tasks', 'watchdog restarts'], rows);
   }
 
   if (up.kafka) {
-    const k = await withKafkaAdmin(config, (admin) => kafkaFacts(admin, config));
-    const { topic, dlqTopic, rejectedTopic } = config.pipeline;
-    section(
-      'kafka',
-      ['what', 'messages'],
-      [
-        [`topic ${topic}`, String(k.messages)],
-        [`sink lag (group ${config.sink.group})`, k.lag === null ? '-' : String(k.lag)],
-        [`dead letter queue ${dlqTopic}`, String(k.deadLetters)],
-        [`rejected rows ${rejectedTopic}`, String(k.rejected)],
-      ],
-    );
+    await withKafkaAdmin(config, async (admin) => {
+      const k = await kafkaFacts(admin, config);
+      let moved = true;
+      if (k.lag) {
+        // Lag alone says nothing: a sink at work has some. Lag whose offsets do not move does.
+        const before = await groupRange(admin, config.pipeline.topic, config.sink.group);
+        await delay(STUCK_SAMPLE_MS);
+        const after = await groupRange(admin, config.pipeline.topic, config.sink.group);
+        moved = after.some((p, i) => p.from !== before[i]?.from);
+      }
+      facts.sink = { lag: k.lag, moved };
+      const q = quarantines(config);
+      facts.dlq = await pending(config, admin, q.dlq);
+      const rejected = await pending(config, admin, q.rejected);
+      const { topic, dlqTopic, rejectedTopic } = config.pipeline;
+      const since = (x) => (x.oldestAt ? `${age(Date.now() - x.oldestAt.getTime())}` : '-');
+      section(
+        'kafka',
+        ['what', 'messages', 'not replayed', 'oldest', 'top reasons'],
+        [
+          [`topic ${topic}`, String(k.messages), '', '', ''],
+          [`sink lag (group ${config.sink.group})`, k.lag === null ? '-' : `${k.lag}${k.lag && !moved ? ' (stuck)' : ''}`, '', '', ''],
+          [`dead letter queue ${dlqTopic}`, String(facts.dlq.total), String(facts.dlq.pending), since(facts.dlq), reasons(facts.dlq)],
+          [`rejected rows ${rejectedTopic}`, String(rejected.total), String(rejected.pending), since(rejected), reasons(rejected)],
+        ],
+      );
+    });
   }
 
   if (up.postgres) {
@@ -68,10 +107,11 @@ await main(async () => {
         ],
       );
     } catch (err) {
-      healthy = false;
-      console.log(`\npostgres: ${err.message} (run \`npm run db:migrate\`)`);
+      facts.tables = `postgres: ${err.message}`;
     }
   }
-  console.log(`\n${healthy ? 'all parts up' : 'some parts are down: `npm start` brings everything up'}`);
-  process.exitCode = healthy ? 0 : 1;
+  const found = problems(facts);
+  if (found.length === 0) console.log('\nall parts up');
+  else console.log(`\n${found.map((p) => `problem: ${p}`).join('\n')}`);
+  process.exitCode = found.length === 0 ? 0 : 1;
 });

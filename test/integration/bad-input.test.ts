@@ -143,6 +143,11 @@ describe('poison messages written straight to the topic', () => {
     }
     const status = await cli('status.mjs', [], {}, 60_000);
     expect(status.stdout).toMatch(new RegExp(`dead letter queue ${config.pipeline.dlqTopic.replace('.', '\\.')}\\s+([1-9]\\d*)`));
+    // Dead letters are diverted rows: status says so, with the fix, and fails.
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(
+      /problem: \d+ records in the dead letter queue not replayed, oldest .* old \(.+\): fix the cause, then `npm run dlq:replay`/,
+    );
   });
 });
 
@@ -326,6 +331,31 @@ describe('least privilege and secrets', () => {
     const registryRole = pgClient(config, config.pg.database, { user: config.registry.user, password: config.registry.password });
     await expect(registryRole.connect()).rejects.toThrow(/permission denied for database/);
     await registryRole.end().catch(() => {});
+  });
+
+  it("a connector config can resolve only the project's own variables and secrets folder, whoever PUTs it", async () => {
+    const resolved = async (value: string) => {
+      const { json } = await connectApi(config, 'PUT', '/connector-plugins/io.debezium.connector.jdbc.JdbcSinkConnector/config/validate', {
+        'connector.class': 'io.debezium.connector.jdbc.JdbcSinkConnector',
+        name: 'probe',
+        topics: value,
+      });
+      return json.configs.find((c: { value: { name: string } }) => c.value.name === 'topics').value.value;
+    };
+    // A file outside the secrets folder, a variable outside the list: the placeholder comes back as text.
+    const envFile = `\${file:${path.join(config.root, '.env')}:PG_ADMIN_PASSWORD}`;
+    expect(await resolved(envFile)).toBe(envFile);
+    const home = ['$', '{env:HOME}'].join('');
+    expect(await resolved(home)).toBe(home);
+    expect(await resolved(['$', '{env:TOPIC}'].join(''))).toBe(config.pipeline.topic);
+    // Nor may a connector reconfigure its clients beyond batch tuning.
+    const sink = connectorFiles(config).find((c) => c.name === config.sink.connector)!;
+    const { status, json } = await connectApi(config, 'PUT', '/connectors/probe-override/config', {
+      ...sink.body,
+      'consumer.override.bootstrap.servers': 'elsewhere:9092',
+    });
+    expect(status, JSON.stringify(json)).toBe(400);
+    expect(json.message).toMatch(/bootstrap\.servers/);
   });
 
   it('no password appears in connector JSON, in Connect REST answers, or in any log the project writes', async () => {

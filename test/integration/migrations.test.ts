@@ -1,12 +1,15 @@
 // Migrations in a scratch database of their own: idempotent, reversible,
 // and the roles they create can do what their component needs and no more.
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '#lib/config.mjs';
+import { ROOT, config } from '#lib/config.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { cli, uniqueName } from './helpers.js';
 
 const database = uniqueName('migrations_test').replace(/-/g, '_');
+const MIGRATIONS = fs.readdirSync(path.join(ROOT, 'migrations')).filter((f) => f.endsWith('.sql')).length;
 const admin = pgClient(config, 'postgres');
 
 beforeAll(async () => {
@@ -44,7 +47,7 @@ const catalog = () =>
 describe('migrations', () => {
   it('apply, then change nothing when applied again', async () => {
     const first = await migrate(config, { database });
-    expect(first).toHaveLength(5);
+    expect(first).toHaveLength(MIGRATIONS);
     const objects = await catalog();
     expect(objects.map((o) => o.relname)).toEqual(
       expect.arrayContaining([
@@ -61,10 +64,10 @@ describe('migrations', () => {
   });
 
   it('go down and up again', async () => {
-    const down = await migrate(config, { database, direction: 'down', count: 5 });
-    expect(down).toHaveLength(5);
+    const down = await migrate(config, { database, direction: 'down', count: MIGRATIONS });
+    expect(down).toHaveLength(MIGRATIONS);
     expect((await catalog()).filter((o) => !o.relname.startsWith('pgmigrations'))).toEqual([]);
-    expect(await migrate(config, { database })).toHaveLength(5);
+    expect(await migrate(config, { database })).toHaveLength(MIGRATIONS);
   });
 
   it('keep the original demo inspection queries working', async () => {
@@ -110,6 +113,30 @@ describe('roles', () => {
       await expect(db.query('update synthetic_data set stock_price = 0')).rejects.toThrow(/permission denied/);
       await expect(db.query('call etl.refresh_summaries()')).rejects.toThrow(/permission denied/);
     });
+  });
+});
+
+describe('the ETL', () => {
+  it('forgets every bucket when the raw table is truncated', async () => {
+    await inDb('admin', async (db) => {
+      await db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend)
+                      select g, timestamptz '2024-03-01 00:00+00' + g * interval '1 minute', g, g from generate_series(1, 120) g
+                      on conflict (id) do nothing`);
+    });
+    const counts = () =>
+      inDb(
+        'reader',
+        async (db) =>
+          (
+            await db.query(`select (select count(*) from stock_price_summary)::int as stock,
+                                                         (select count(*) from sales_trend_summary)::int as sales`)
+          ).rows[0],
+      );
+    await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
+    expect((await counts()).stock).toBeGreaterThanOrEqual(12);
+    await inDb('admin', (db) => db.query('truncate synthetic_data'));
+    await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
+    expect(await counts()).toEqual({ stock: 0, sales: 0 });
   });
 });
 
