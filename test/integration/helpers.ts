@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '#lib/config.mjs';
+import { openParquet, readRowGroups } from '../../producer/parquet.js';
 
 export const uniqueName = (prefix: string) => `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
 
@@ -141,3 +142,71 @@ export const NO_DIFFERENCE = {
   stock_price_summary: { extra: 0, missing: 0 },
   sales_trend_summary: { extra: 0, missing: 0 },
 };
+
+export interface Row {
+  id: number;
+  ts: number;
+  stock: number;
+  sales: number;
+}
+
+/** Every row of a Parquet file, as the producer reads it. */
+export async function readDataset(file: string): Promise<Row[]> {
+  const source = await openParquet(file);
+  const out: Row[] = [];
+  for await (const group of readRowGroups(source, file)) {
+    const c = group.columns;
+    for (let i = 0; i < group.rows; i++) {
+      out.push({ id: Number(c.id[i]), ts: Number(c.timestamp[i]), stock: Number(c.stock_price[i]), sales: Number(c.sales_trend[i]) });
+    }
+  }
+  return out;
+}
+
+/** Order-independent checksums that tie each id to its values: cents are exact in integers. */
+export function expectedChecksums(data: Row[]) {
+  let ids = 0n;
+  let ms = 0n;
+  let stockCents = 0n;
+  let salesCents = 0n;
+  let idStock = 0n;
+  let idSales = 0n;
+  for (const r of data) {
+    const s = BigInt(Math.round(r.stock * 100));
+    const t = BigInt(Math.round(r.sales * 100));
+    ids += BigInt(r.id);
+    ms += BigInt(r.ts);
+    stockCents += s;
+    salesCents += t;
+    idStock += BigInt(r.id) * s;
+    idSales += BigInt(r.id) * t;
+  }
+  return {
+    rows: String(data.length),
+    distinct_ids: String(new Set(data.map((r) => r.id)).size),
+    ids: String(ids),
+    ms: String(ms),
+    stock_cents: String(stockCents),
+    sales_cents: String(salesCents),
+    id_stock: String(idStock),
+    id_sales: String(idSales),
+  };
+}
+
+/** The same checksums of the table's rows with ids up to 527,040. */
+export async function tableChecksums(db: { query: (sql: string) => Promise<{ rows: Record<string, string>[] }> }) {
+  const {
+    rows: [r],
+  } = await db.query(`
+    select
+      count(*)::text as rows,
+      count(distinct id)::text as distinct_ids,
+      sum(id)::text as ids,
+      sum((extract(epoch from "timestamp") * 1000)::bigint)::text as ms,
+      sum(round(stock_price * 100)::bigint)::text as stock_cents,
+      sum(round(sales_trend * 100)::bigint)::text as sales_cents,
+      sum(id::numeric * round(stock_price * 100)::bigint)::text as id_stock,
+      sum(id::numeric * round(sales_trend * 100)::bigint)::text as id_sales
+    from synthetic_data where id <= 527040`);
+  return r;
+}

@@ -10,21 +10,24 @@ import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../../ops/etl.mjs';
 import { readAvsc, SCHEMA_FILE } from '../../producer/avro.js';
-import { openParquet, readRowGroups } from '../../producer/parquet.js';
 import { frame } from '../../producer/wire.js';
-import { cli, dist, until, NO_DIFFERENCE, summariesDifferFromRecompute } from './helpers.js';
+import {
+  cli,
+  dist,
+  expectedChecksums,
+  NO_DIFFERENCE,
+  type Row,
+  readDataset,
+  summariesDifferFromRecompute,
+  tableChecksums,
+  until,
+} from './helpers.js';
 
 const MINUTE = 60_000;
 const BUCKET = { stock: 10 * MINUTE, sales: 20 * MINUTE };
 const admin = pgClient(config);
 const kafkaAdminClient = kafkaAdmin(config);
 
-interface Row {
-  id: number;
-  ts: number;
-  stock: number;
-  sales: number;
-}
 let rows: Row[] = [];
 
 beforeAll(async () => {
@@ -40,65 +43,6 @@ afterAll(async () => {
   await admin.end();
   await kafkaAdminClient.disconnect();
 });
-
-async function readDataset(file: string): Promise<Row[]> {
-  const source = await openParquet(file);
-  const out: Row[] = [];
-  for await (const group of readRowGroups(source, file)) {
-    const c = group.columns;
-    for (let i = 0; i < group.rows; i++) {
-      out.push({ id: Number(c.id[i]), ts: Number(c.timestamp[i]), stock: Number(c.stock_price[i]), sales: Number(c.sales_trend[i]) });
-    }
-  }
-  return out;
-}
-
-/** Order-independent checksums that tie each id to its values: cents are exact in integers. */
-function expectedChecksums(data: Row[]) {
-  let ids = 0n;
-  let ms = 0n;
-  let stockCents = 0n;
-  let salesCents = 0n;
-  let idStock = 0n;
-  let idSales = 0n;
-  for (const r of data) {
-    const s = BigInt(Math.round(r.stock * 100));
-    const t = BigInt(Math.round(r.sales * 100));
-    ids += BigInt(r.id);
-    ms += BigInt(r.ts);
-    stockCents += s;
-    salesCents += t;
-    idStock += BigInt(r.id) * s;
-    idSales += BigInt(r.id) * t;
-  }
-  return {
-    rows: String(data.length),
-    distinct_ids: String(new Set(data.map((r) => r.id)).size),
-    ids: String(ids),
-    ms: String(ms),
-    stock_cents: String(stockCents),
-    sales_cents: String(salesCents),
-    id_stock: String(idStock),
-    id_sales: String(idSales),
-  };
-}
-
-async function tableChecksums() {
-  const {
-    rows: [r],
-  } = await admin.query(`
-    select
-      count(*)::text as rows,
-      count(distinct id)::text as distinct_ids,
-      sum(id)::text as ids,
-      sum((extract(epoch from "timestamp") * 1000)::bigint)::text as ms,
-      sum(round(stock_price * 100)::bigint)::text as stock_cents,
-      sum(round(sales_trend * 100)::bigint)::text as sales_cents,
-      sum(id::numeric * round(stock_price * 100)::bigint)::text as id_stock,
-      sum(id::numeric * round(sales_trend * 100)::bigint)::text as id_sales
-    from synthetic_data where id <= 527040`);
-  return r;
-}
 
 interface Bucket {
   start: number;
@@ -188,7 +132,7 @@ async function waitForSink() {
 describe('the pipeline, end to end', () => {
   it('lands exactly 527,040 distinct ids whose values equal the Parquet file', async () => {
     expect(rows).toHaveLength(527_040);
-    expect(await tableChecksums()).toEqual(expectedChecksums(rows));
+    expect(await tableChecksums(admin)).toEqual(expectedChecksums(rows));
     const {
       rows: [extra],
     } = await admin.query('select count(*)::int as n from synthetic_data where id > 527040');
@@ -232,7 +176,7 @@ describe('the pipeline, end to end', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/sent 527,040/);
     await waitForSink();
-    expect(await tableChecksums()).toEqual(expectedChecksums(rows));
+    expect(await tableChecksums(admin)).toEqual(expectedChecksums(rows));
     await runEtl(config);
     expect((await admin.query('select count(*)::int as n from stock_price_summary')).rows[0].n).toBe(before.rows[0].n);
     await expectSummariesMatchFile();
