@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '#lib/errors.mjs';
+import { acquireLock, holderState, readLock } from '#lib/lock.mjs';
 import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs.mjs';
 import { connectService } from './connect.mjs';
 import { fetchPlatform } from './fetch.mjs';
@@ -36,6 +37,36 @@ export const services = (config) => SERVICES.map((make) => make(config));
  * @returns {Promise<Row[]>}
  */
 export async function up(config, { log = console.log } = {}) {
+  const lock = await platformLock(config, log);
+  try {
+    return await upLocked(config, log);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * One `platform:up` or `down` at a time per state folder: two at once would
+ * each start a service, and the orphan would hold its ports with no pid file.
+ * The second waits for the first, then finds the services running.
+ * @param {Config} config @param {(line: string) => void} log
+ */
+async function platformLock(config, log) {
+  const file = path.join(config.runDir, 'platform.lock');
+  const holder = readLock(file);
+  if (holder && holderState(holder).live)
+    log(`another platform command (pid ${holder.pid}) is starting or stopping the services: waiting for it`);
+  return acquireLock(file, {
+    onBusy: 'wait',
+    timeoutMs: 3 * config.readyTimeoutMs,
+    what: 'platform command',
+    doing: 'is starting or stopping the services',
+    fix: 'wait for it, or stop it (`npm run platform:down`)',
+  });
+}
+
+/** @param {Config} config @param {(line: string) => void} log @returns {Promise<Row[]>} */
+async function upLocked(config, log) {
   const all = services(config);
   // Port conflicts fail before anything is fetched or started.
   for (const svc of all) await preflight(svc, log);
@@ -142,8 +173,13 @@ async function waitReady(/** @type {Config} */ config, /** @type {Service} */ sv
  */
 export async function down(config, { purge = false } = {}) {
   const rows = [];
-  for (const svc of services(config).reverse()) {
-    rows.push({ name: svc.name, result: await svc.stop() });
+  const lock = await platformLock(config, () => {});
+  try {
+    for (const svc of services(config).reverse()) {
+      rows.push({ name: svc.name, result: await svc.stop() });
+    }
+  } finally {
+    lock.release();
   }
   if (purge) {
     for (const dir of [config.dataDir, config.runDir, config.logDir]) fs.rmSync(dir, { recursive: true, force: true });

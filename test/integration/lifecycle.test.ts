@@ -3,7 +3,7 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { describe, expect, it } from 'vitest';
 import { config } from '#lib/config.mjs';
-import { portTaken } from '#lib/procs.mjs';
+import { portTaken, readText } from '#lib/procs.mjs';
 import { ourPids } from '../../platform/lifecycle.mjs';
 import { cli, uniqueName } from './helpers.js';
 
@@ -57,5 +57,24 @@ describe('platform life cycle', () => {
     for (const name of SERVICES) expect(up.stdout).toMatch(new RegExp(`^${name} .* started`, 'm'));
     expect(up.stdout).toMatch(/all services ready in [\d.]+ s/);
     expect(await registry.getLatestSchemaId(subject)).toBe(id);
+  }, 300_000);
+
+  it('two up at once start each service once: the second waits for the first', async () => {
+    const down = await cli('platform.mjs', ['down']);
+    expect(down.code, down.stderr).toBe(0);
+    const [a, b] = await Promise.all([cli('platform.mjs', ['up']), cli('platform.mjs', ['up'])]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const [first, second] = /started/.test(a.stdout) ? [a, b] : [b, a];
+    for (const name of SERVICES) {
+      expect(first.stdout).toMatch(new RegExp(`^${name} .* started`, 'm'));
+      expect(second.stdout).toMatch(new RegExp(`^${name} .* running \\(reused\\)`, 'm'));
+    }
+    expect(second.stdout).toMatch(/another platform command \(pid \d+\) is starting or stopping the services: waiting for it/);
+    // One JVM per service, one postmaster, one watchdog: no orphan.
+    const markers = ourPids(config).map(
+      (pid) => (readText(`/proc/${pid}/cmdline`) ?? '').match(/-Dkpp\.service=(\w+)@/)?.[1] ?? 'postgres',
+    );
+    expect(markers.sort()).toEqual([...SERVICES].sort());
   }, 300_000);
 });
