@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_FILE, readAvsc } from './avro.js';
 import type { SyntheticRecord } from './avro.js';
-import { chunkRanges, jsonSafe, rejection, rowAt, shapeChunk } from './chunk.js';
+import { MAX_VALUE_BYTES, chunkRanges, jsonSafe, rejection, rowAt, shapeChunk } from './chunk.js';
 import type { RowGroup } from './parquet.js';
 import { partitionFor } from './partition.js';
 import { frame } from './wire.js';
@@ -106,6 +106,56 @@ describe('rejection', () => {
   });
 });
 
+describe('a rejection of huge values', () => {
+  const bytes = (m: { value: unknown; headers?: unknown; key?: unknown }) =>
+    Buffer.byteLength(m.value as string) + Buffer.byteLength(JSON.stringify(m.headers ?? {})) + Buffer.byteLength(String(m.key));
+
+  it('cuts a 2 MB id to 64 KiB, saying how many characters were cut, and says what was wrong', () => {
+    const id = '9'.repeat(1_000_000) + 'x'.repeat(1_000_000);
+    const message = rejection(
+      '/d/x.parquet',
+      7,
+      { id, timestamp: T0, stock_price: 1, sales_trend: 2 },
+      'id is a 2,000,000-character string, not an integer',
+    );
+    expect(bytes(message)).toBeLessThan(70 * 1024);
+    const value = JSON.parse(message.value as string);
+    expect(value.reason).toBe('id is a 2,000,000-character string, not an integer');
+    expect(message.headers).toEqual({ reason: 'id is a 2,000,000-character string, not an integer' });
+    expect(value.row.timestamp).toBe(T0);
+    const kept = value.row.id as string;
+    const m = /^(9+)… \[(\d[\d,]*) more characters cut\]$/.exec(kept);
+    expect(m).not.toBeNull();
+    expect(m![1].length + Number(m![2].replace(/,/g, ''))).toBe(2_000_000);
+    expect(Buffer.byteLength(JSON.stringify(kept))).toBeLessThanOrEqual(MAX_VALUE_BYTES);
+    expect(Buffer.byteLength(JSON.stringify(kept))).toBeGreaterThan(MAX_VALUE_BYTES - 100);
+  });
+
+  it.each([
+    ['control characters (6 bytes each in JSON)', '\u0001'],
+    ['three-byte characters', '€'],
+    ['astral characters (surrogate pairs)', '😀'],
+    ['quotes', '"'],
+  ])('keeps the whole message well under 1 MB with %s in every column', (_, ch) => {
+    const huge = ch.repeat(2_000_000 / ch.length);
+    const message = rejection('/d/x.parquet', 7, { id: huge, timestamp: huge, stock_price: huge, sales_trend: huge }, 'why');
+    expect(bytes(message)).toBeLessThan(300 * 1024);
+    const row = JSON.parse(message.value as string).row;
+    for (const v of Object.values(row) as string[]) {
+      expect(Buffer.byteLength(JSON.stringify(v))).toBeLessThanOrEqual(MAX_VALUE_BYTES);
+      expect(v).toMatch(/… \[[\d,]+ more characters cut\]$/);
+      // Never half a surrogate pair.
+      expect(v).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+    }
+  });
+
+  it('leaves values up to the limit whole', () => {
+    const v = 'y'.repeat(1000);
+    const row = JSON.parse(rejection('/f', 1, { id: v, timestamp: null, stock_price: 1, sales_trend: 2 }, 'r').value as string).row;
+    expect(row.id).toBe(v);
+  });
+});
+
 describe('shapeChunk', () => {
   const { type } = readAvsc(SCHEMA_FILE);
   const encode = (record: SyntheticRecord) => frame(3, type.toBuffer(record));
@@ -162,17 +212,34 @@ describe('shapeChunk', () => {
     expect(JSON.parse(chunk.rejected[0].value as string)).toMatchObject({ file: '/d/x.parquet', row_index: 41, row: { id: 'abc' } });
   });
 
-  it('skips valid rows below --from-id, but still rejects invalid ones there', () => {
-    const g = group(0, [good(1), good(2), ['-1', T0, 1, 1], good(3), good(4)]);
-    const chunk = shapeChunk(g, 0, 5, { ...opts, fromId: 3 });
-    expect(chunk).toMatchObject({ read: 5, sent: 2, skipped: 2, firstTs: T0 + 3 * 60_000, lastTs: T0 + 4 * 60_000 });
-    expect(chunk.rejected.map((m) => m.key)).toEqual(['2']);
+  it('--from-id sends and rejects only the rows it selects: those with an id of N or more', () => {
+    const g = group(0, [
+      good(1),
+      good(2),
+      ['-1', T0, 1, 1], // no valid id: in no --from-id selection
+      ['abc', T0, 1, 1],
+      ['2', T0, Number.NaN, 1], // below N, invalid otherwise: not this run's to reject
+      good(3),
+      ['4', T0, -1, 1], // selected, invalid: rejected
+      good(5),
+    ]);
+    const chunk = shapeChunk(g, 0, 8, { ...opts, fromId: 3 });
+    expect(chunk).toMatchObject({ read: 8, sent: 2, skipped: 5, firstTs: T0 + 3 * 60_000, lastTs: T0 + 5 * 60_000 });
+    expect(chunk.rejected.map((m) => m.key)).toEqual(['6']);
+    expect(chunk.rejected.map((m) => m.headers)).toEqual([{ reason: 'stock_price -1 is negative' }]);
     expect(
       chunk.perLane
         .flat()
         .map((m) => (m.key as Buffer).toString())
         .sort(),
-    ).toEqual(['3', '4']);
+    ).toEqual(['3', '5']);
+  });
+
+  it('without --from-id rejects every invalid row', () => {
+    const g = group(0, [good(1), ['-1', T0, 1, 1], ['abc', T0, 1, 1], ['2', T0, Number.NaN, 1]]);
+    const chunk = shapeChunk(g, 0, 4, opts);
+    expect(chunk).toMatchObject({ read: 4, sent: 1, skipped: 0 });
+    expect(chunk.rejected.map((m) => m.key)).toEqual(['1', '2', '3']);
   });
 
   it('has no timestamps when it sends nothing', () => {

@@ -9,7 +9,7 @@ import type { SyntheticRecord } from './avro.js';
 import { COLUMNS } from './parquet.js';
 import type { RowGroup } from './parquet.js';
 import { partitionFor } from './partition.js';
-import { validateRow } from './validate.js';
+import { parseId, validateRow } from './validate.js';
 import type { RawRow } from './validate.js';
 
 /**
@@ -35,9 +35,51 @@ export function rowAt(group: RowGroup, i: number): RawRow {
   return { id: c.id[i], timestamp: c.timestamp[i], stock_price: c.stock_price[i], sales_trend: c.sales_trend[i] };
 }
 
-/** The rejected topic's message: the raw row as JSON, with why and where from. */
+/**
+ * Most bytes a raw value takes in a rejection's JSON: with four columns the
+ * message stays far below Kafka's message.max.bytes (about 1 MB) whatever the
+ * file holds.
+ */
+export const MAX_VALUE_BYTES = 64 * 1024;
+
+const jsonBytes = (text: string) => Buffer.byteLength(JSON.stringify(text));
+
+/**
+ * Text cut to at most `maxBytes` bytes of JSON, ending with how many
+ * characters were cut; shorter text as it is. Never splits a surrogate pair.
+ */
+export function cutForJson(text: string, maxBytes = MAX_VALUE_BYTES): string {
+  // A character takes at most 6 bytes in JSON (\u0001): short text fits unmeasured.
+  if (text.length * 6 + 2 <= maxBytes || jsonBytes(text) <= maxBytes) return text;
+  const note = (cut: number) => `… [${cut.toLocaleString('en')} more characters cut]`;
+  // JSON bytes the kept prefix may take, quotes included (the note's longest).
+  const room = maxBytes - jsonBytes(note(text.length)) + 2;
+  // The longest prefix that fits: one of (room - 2) / 6 characters does.
+  let lo = Math.max(0, Math.floor((room - 2) / 6));
+  let hi = Math.min(text.length, room);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (jsonBytes(text.slice(0, mid)) <= room) lo = mid;
+    else hi = mid - 1;
+  }
+  let keep = lo;
+  const last = text.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep--;
+  return `${text.slice(0, keep)}${note(text.length - keep)}`;
+}
+
+/**
+ * The rejected topic's message: the raw row as JSON (each value cut to
+ * MAX_VALUE_BYTES), with why and where from. The reason is short (validation
+ * never quotes a long value).
+ */
 export function rejection(file: string, row: number, raw: RawRow, reason: string): Message {
-  const rowJson = Object.fromEntries(COLUMNS.map((name) => [name, jsonSafe(raw[name])]));
+  const rowJson = Object.fromEntries(
+    COLUMNS.map((name) => {
+      const value = jsonSafe(raw[name]);
+      return [name, typeof value === 'string' ? cutForJson(value) : value];
+    }),
+  );
   return {
     key: String(row),
     value: JSON.stringify({ reason, file, row_index: row, row: rowJson, rejected_at: new Date().toISOString() }),
@@ -54,7 +96,11 @@ export function jsonSafe(value: unknown): unknown {
 }
 
 export interface ShapeOptions {
-  /** --from-id: valid rows with a smaller id are skipped (counted, not sent). */
+  /**
+   * --from-id: the run selects the rows whose id is this or more. The others
+   * (a smaller id, or none that reads as one) are skipped: counted, neither
+   * sent nor rejected; the run without --from-id sends or rejects them.
+   */
   fromId?: number;
   partitions: number;
   /** A record to its message value (Avro in the Confluent framing). */
@@ -72,7 +118,7 @@ export interface ShapedChunk {
   read: number;
   /** Valid rows, in perLane. */
   sent: number;
-  /** Valid rows below --from-id. */
+  /** Rows outside the --from-id selection. */
   skipped: number;
   /** Data timestamps of the first and last row sent; NaN when none is. */
   firstTs: number;
@@ -90,16 +136,19 @@ export function shapeChunk(group: RowGroup, start: number, end: number, opts: Sh
   let lastTs = NaN;
   for (let row = start; row < end; row++) {
     const raw = rowAt(group, row - group.rowStart);
+    if (fromId !== undefined) {
+      const id = parseId(raw.id);
+      if (typeof id === 'string' || id < fromId) {
+        skipped++;
+        continue;
+      }
+    }
     const verdict = validateRow(raw);
     if (!verdict.ok) {
       rejected.push(rejection(file, row, raw, verdict.reason));
       continue;
     }
     const { record } = verdict;
-    if (fromId !== undefined && record.id < fromId) {
-      skipped++;
-      continue;
-    }
     const key = Buffer.from(String(record.id), 'latin1');
     const partition = partitionFor(key, partitions);
     perLane[partition].push({ key, value: encode(record), partition });

@@ -1,5 +1,13 @@
 // npm run produce -- [--file path] [--rate N | --speed F] [--limit N] [--from-id N] [--restart]
 //   [--topic name] [--partitions N] [--schema file.avsc]
+// --from-id N selects the rows whose id is N or more: it sends the valid ones
+// and rejects the invalid ones among them; the others (a smaller id, or none
+// that reads as one) are skipped, neither sent nor rejected. The selection
+// has a checkpoint of its own, so a run without --from-id still sends (or
+// rejects) every row, and a rerun of the same --from-id resumes its own.
+// One producer per file, topic and selection at a time (a lock next to the
+// checkpoint); kafkajs's own log goes to <STATE_DIR>/logs/producer.log.
+import path from 'node:path';
 import { parseFlags } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { UsageError, main } from '#lib/errors.mjs';
@@ -77,8 +85,15 @@ await main(async () => {
     chunkRows: config.producer.chunkRows,
     batchMessages: config.producer.batchMessages,
     schemaFile: values.schema,
+    // kafkajs's own lines are for a look into a failure, not for the terminal.
+    kafkaLogFile: path.join(config.logDir, 'producer.log'),
     signal: controller.signal,
   });
   console.log(summaryLine(summary));
   if (summary.stopped) process.exitCode = 130;
 });
+// Done, or failed and said so: leave now. After a failed run kafkajs may
+// still retry the requests that were in flight (a broker that froze), which
+// kept the process alive for minutes after its error line. Writes to a
+// terminal, a pipe or a file are synchronous here: nothing printed is lost.
+process.exit();

@@ -1,6 +1,6 @@
 import type { Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { Lanes } from './lanes.js';
+import { Lanes, MAX_REJECTED_REQUEST_BYTES } from './lanes.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -95,5 +95,28 @@ describe('Lanes', () => {
     await expect(lanes.enqueue([lane(0, 1), lane(1, 1)], [])).rejects.toThrow('partition 0 is gone');
     await expect(lanes.enqueue([lane(0, 1), []], [])).rejects.toThrow('partition 0 is gone');
     await expect(lanes.enqueue([[], lane(1, 1)], [])).resolves.toHaveLength(1);
+  });
+
+  it('sends rejected messages in requests Kafka takes: under MAX_REJECTED_REQUEST_BYTES each, in order', async () => {
+    const requests: Message[][] = [];
+    const lanes = new Lanes(
+      1,
+      1000,
+      async () => {},
+      async (messages) => {
+        requests.push(messages);
+      },
+    );
+    const big = (n: number): Message => ({ key: String(n), value: 'v'.repeat(200 * 1024), headers: { reason: 'why' } });
+    const small = (n: number): Message => ({ key: String(n), value: 'v' });
+    const rejected = [big(0), big(1), small(2), big(3), small(4), small(5)];
+    await lanes.enqueue([[]], rejected);
+    expect(requests.flat().map((m) => m.key)).toEqual(['0', '1', '2', '3', '4', '5']);
+    expect(requests.length).toBeGreaterThan(1);
+    for (const request of requests) {
+      const size = request.reduce((sum, m) => sum + Buffer.byteLength(m.value as string), 0);
+      expect(size).toBeLessThanOrEqual(MAX_REJECTED_REQUEST_BYTES);
+    }
+    expect(MAX_REJECTED_REQUEST_BYTES).toBeLessThan(1_000_000);
   });
 });

@@ -1,5 +1,6 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Pacer, chunkRowsFor, medianGapMs, waitMs } from './pacing.js';
+import { Pacer, chunkRowsFor, medianGapMs, sleep, waitMs } from './pacing.js';
 
 describe('pacing', () => {
   it('sends as fast as it can by default', () => {
@@ -72,5 +73,42 @@ describe('Pacer', () => {
     expect(pacer.waitFor(chunk(10, t0, t0 + 60_000), 0)).toBe(1000);
     // Ten data-minutes after the first row, at 60x, is due 10 s after the start.
     expect(pacer.waitFor(chunk(10, t0 + 300_000, t0 + 600_000), 4000)).toBe(6000);
+  });
+});
+
+describe('sleep', () => {
+  it('leaves no abort listener behind once it has waited', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      for (let i = 0; i < 20; i++) {
+        await sleep(1, controller.signal);
+        expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('ends at once on abort, and then too leaves no listener or timer', async () => {
+    const controller = new AbortController();
+    const started = performance.now();
+    const waiting = sleep(60_000, controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort();
+    await waiting;
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('does not wait when already aborted, nor without a signal beyond its time', async () => {
+    const started = performance.now();
+    await sleep(60_000, AbortSignal.abort());
+    expect(performance.now() - started).toBeLessThan(1000);
+    await sleep(5);
   });
 });

@@ -1,5 +1,6 @@
 // Real-time replay: how long to wait before sending the next rows. Pure: no
-// clock here, the caller gives the time (Pacer only remembers the run so far).
+// clock here, the caller gives the time (Pacer only remembers the run so far);
+// sleep() is the one timer, the wait itself.
 
 export type Pace =
   | { mode: 'max' }
@@ -68,4 +69,21 @@ export class Pacer {
     this.sent += chunk.sent;
     return wait;
   }
+}
+
+/**
+ * Waits `ms`, or less if `signal` aborts (at once if it has). Leaves no
+ * listener on the signal behind: a run waits before each paced chunk.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
