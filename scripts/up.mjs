@@ -12,6 +12,7 @@ import { consumerLag, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
 import { withPg } from '#lib/pg.mjs';
 import { delay } from '#lib/procs.mjs';
 import { applyConnectors } from '../ops/connectors.mjs';
+import { pending, quarantines } from '../ops/quarantine.mjs';
 import { runEtl } from '../ops/etl.mjs';
 import { migrate } from '../ops/migrate.mjs';
 import { up } from '../platform/lifecycle.mjs';
@@ -81,6 +82,7 @@ await main(async () => {
   );
 
   await stage('land', () => waitLanded(producedAt, /sent 0,/.test(produced)));
+  await stage('check', checkLanded);
   await stage('etl', async () => {
     const r = await runEtl(config);
     return `${r.stockBuckets.toLocaleString('en')} stock and ${r.salesBuckets.toLocaleString('en')} sales buckets written in ${r.ms.toFixed(0)} ms (pg_cron refreshes every minute from now on)`;
@@ -128,6 +130,31 @@ async function waitLanded(producedAt, nothingSent) {
       }
     }),
   );
+}
+
+/**
+ * Lag 0 says the sink read everything, not that everything landed: rows it
+ * dead-lettered are read too. Every valid row of the file must be in the table.
+ */
+async function checkLanded() {
+  const { distinctValidIds } = await import('../dist/producer/ledger.js');
+  const ids = await distinctValidIds(config.datasetFile);
+  const present = await withPg(
+    config,
+    'reader',
+    async (db) => (await db.query('select count(*)::int as n from synthetic_data where id = any($1::bigint[])', [ids])).rows[0].n,
+  );
+  const dlq = await withKafkaAdmin(config, (admin) => pending(config, admin, quarantines(config).dlq));
+  const waiting = dlq.pending
+    ? `${dlq.pending.toLocaleString('en')} records wait in the dead letter queue (${dlq.reasons.map(([r, n]) => `${n} x ${r}`).join('; ')})`
+    : '';
+  if (present < ids.length) {
+    const missing = (ids.length - present).toLocaleString('en');
+    throw new UserError(
+      `${missing} of the ${ids.length.toLocaleString('en')} rows sent are not in synthetic_data${waiting ? `; ${waiting}` : ''}: see \`npm run status\`, fix the cause, then \`npm run dlq:replay\``,
+    );
+  }
+  return `all ${ids.length.toLocaleString('en')} rows of ${rel(config.datasetFile)} are in synthetic_data${waiting ? `; ${waiting} from earlier (\`npm run status\`)` : ''}`;
 }
 
 async function report() {

@@ -253,6 +253,24 @@ describe('the pipeline, end to end', () => {
     expect(String(poison.headers?.['__connect.errors.topic'])).toBe(config.pipeline.topic);
     expect(String(poison.headers?.['__connect.errors.exception.class.name'])).toMatch(/Exception/);
   }, 180_000);
+
+  it('npm start calls a load landed only when every row of the file is in the table', async () => {
+    const gone = rows[6];
+    await admin.query('delete from synthetic_data where id = $1', [gone.id]);
+    try {
+      const res = await cli('up.mjs', [], {}, 300_000);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/^error: 1 of the 527,040 rows sent are not in synthetic_data.*npm run status/m);
+    } finally {
+      await admin.query(
+        'insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values ($1, to_timestamp($2 / 1000.0), $3, $4)',
+        [gone.id, gone.ts, gone.stock, gone.sales],
+      );
+    }
+    const again = await cli('up.mjs', [], {}, 300_000);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^check .*all 527,040 rows of data\/synthetic_data\.parquet are in synthetic_data/m);
+  }, 600_000);
 });
 
 async function dlqMessages(adminClient: kafkajs.Admin) {
