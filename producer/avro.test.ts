@@ -40,6 +40,16 @@ describe('the Avro schema and the wire format', () => {
       ['not-json.avsc', '{ "type": "record", ', /is not valid JSON/],
       ['bad-type.avsc', '{ "type": "record", "name": "X", "fields": [{ "name": "a", "type": "lng" }] }', /is not a valid Avro schema/],
       ['missing.avsc', null, /cannot read the Avro schema/],
+      [
+        'dropped-field.avsc',
+        '{ "type": "record", "name": "X", "fields": [{ "name": "id", "type": "long" }, { "name": "timestamp", "type": "long" }, { "name": "stock_price", "type": "double" }] }',
+        /lacks the field sales_trend, which the sink writes into synthetic_data: add it back/,
+      ],
+      [
+        'optional-price.avsc',
+        '{ "type": "record", "name": "X", "fields": [{ "name": "id", "type": "long" }, { "name": "timestamp", "type": "long" }, { "name": "stock_price", "type": ["null", "double"], "default": null }, { "name": "sales_trend", "type": "double" }] }',
+        /the field stock_price has type \["null","double"\]; the sink needs one of/,
+      ],
     ])('%s fails in one line naming the file', (name, text, message) => {
       const file = text === null ? path.join(dir, name) : write(name, text);
       expect(() => readAvsc(file)).toThrow(SchemaFileError);

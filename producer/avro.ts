@@ -34,11 +34,42 @@ export function readAvsc(file: string): { type: avro.Type; text: string } {
   } catch (err) {
     throw new SchemaFileError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
+  let type: avro.Type;
   try {
     // timestamp-millis stays a plain long (ms): no Date objects on the hot path.
-    const type = avro.Type.forSchema(json as avro.Schema);
-    return { type, text: JSON.stringify(json) };
+    type = avro.Type.forSchema(json as avro.Schema);
   } catch (err) {
     throw new SchemaFileError(`${file} is not a valid Avro schema: ${(err as Error).message}`);
   }
+  const problem = sinkFieldProblem(json);
+  if (problem) throw new SchemaFileError(`${file}: ${problem}`);
+  return { type, text: JSON.stringify(json) };
+}
+
+/** The fields the sink writes into synthetic_data, and the Avro types it can cast to their columns. */
+const SINK_FIELDS: Record<string, string[]> = {
+  id: ['long', 'int'],
+  timestamp: ['long'],
+  stock_price: ['double', 'float', 'long', 'int'],
+  sales_trend: ['double', 'float', 'long', 'int'],
+};
+
+/**
+ * Why records of this schema could not land, or null. The registry's BACKWARD
+ * check lets a schema drop a field; the sink then dead-letters every record
+ * while the producer reports them sent. Pure.
+ */
+export function sinkFieldProblem(schema: unknown): string | null {
+  const fields = (schema as { type?: unknown; fields?: unknown })?.fields;
+  if ((schema as { type?: unknown })?.type !== 'record' || !Array.isArray(fields)) return 'the schema must be a record';
+  const byName = new Map(fields.map((f: { name: string; type: unknown }) => [f.name, f.type]));
+  for (const [name, allowed] of Object.entries(SINK_FIELDS)) {
+    if (!byName.has(name)) return `the schema lacks the field ${name}, which the sink writes into synthetic_data: add it back`;
+    const t = byName.get(name);
+    const base = typeof t === 'string' ? t : (t as { type?: unknown })?.type;
+    if (typeof base !== 'string' || !allowed.includes(base)) {
+      return `the field ${name} has type ${JSON.stringify(t)}; the sink needs one of ${allowed.join(', ')} (not a union: every row must carry it)`;
+    }
+  }
+  return null;
 }

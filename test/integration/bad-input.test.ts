@@ -270,10 +270,8 @@ describe('schema evolution', () => {
     const first = await dist('producer/cli.js', ['--file', 'producer/fixtures/pandas_ns_snappy.parquet', '--topic', topic]).done;
     expect(first.code, first.stderr).toBe(0);
     const v1 = JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8'));
-    const incompatible = {
-      ...v1,
-      fields: v1.fields.map((f: { name: string }) => (f.name === 'stock_price' ? { ...f, type: 'string' } : f)),
-    };
+    // A new field without a default: readers of the new schema cannot read old records.
+    const incompatible = { ...v1, fields: [...v1.fields, { name: 'volume', type: 'long' }] };
     const file = path.join(dir, 'incompatible.avsc');
     fs.writeFileSync(file, JSON.stringify(incompatible));
     const res = await dist('producer/cli.js', [
@@ -290,6 +288,26 @@ describe('schema evolution', () => {
     expect(res.stderr).toMatch(
       new RegExp(`^error: the registry refused the schema for subject ${topic}-value: it is not BACKWARD compatible`),
     );
+
+    // Dropping a field passes BACKWARD, but every record would be dead-lettered: refused before sending.
+    const dropped = { ...v1, fields: v1.fields.filter((f: { name: string }) => f.name !== 'sales_trend') };
+    const droppedFile = path.join(dir, 'dropped.avsc');
+    fs.writeFileSync(droppedFile, JSON.stringify(dropped));
+    const before = await topicSize(admin, topic);
+    const refused = await dist('producer/cli.js', [
+      '--file',
+      'producer/fixtures/pandas_ns_snappy.parquet',
+      '--topic',
+      topic,
+      '--schema',
+      droppedFile,
+      '--restart',
+    ]).done;
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^error: .*dropped\.avsc: the schema lacks the field sales_trend, which the sink writes into synthetic_data/m,
+    );
+    expect(await topicSize(admin, topic)).toBe(before);
   });
 });
 
