@@ -54,8 +54,10 @@ await main(async () => {
   const pace: Pace =
     rate !== undefined ? { mode: 'rate', rowsPerSecond: rate } : speed !== undefined ? { mode: 'speed', factor: speed } : { mode: 'max' };
 
-  // First Ctrl-C: finish what is in flight, checkpoint, disconnect. Second: leave now
-  // (the checkpoint on disk still only names acknowledged rows).
+  // First Ctrl-C: let what is in flight land (a few seconds at most: a frozen
+  // broker answers nothing), checkpoint what Kafka acknowledged, disconnect
+  // (as long at most). Second: leave now (the checkpoint on disk still only
+  // names acknowledged rows).
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -5,7 +5,9 @@ import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import kafkajs from 'kafkajs';
 import type { Message } from 'kafkajs';
+import protocol from 'kafkajs/src/protocol/error.js';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '#lib/errors.mjs';
@@ -18,8 +20,8 @@ import type { ProduceOptions } from './produce.js';
 
 /** The fake Kafka: what was sent, per topic; what kafkajs was given to log with. */
 const kafka = vi.hoisted(() => ({
-  sends: [] as { topic: string; messages: Message[] }[],
-  /** Fails a send, like a broker that is gone or refuses it. */
+  sends: [] as { topic: string; messages: Message[]; producer: number }[],
+  /** Fails a send, like a broker that refuses it. */
   refuse: undefined as ((topic: string, messages: Message[]) => Error | undefined) | undefined,
   /** Waits before acknowledging each send. */
   delayMs: 0,
@@ -28,34 +30,130 @@ const kafka = vi.hoisted(() => ({
   topicError: undefined as Error | undefined,
   /** Connecting never ends, as with a broker that does not answer. */
   connectHangs: false,
+  /** kafkajs's timeouts, as the producer set them. */
+  requestTimeout: 30_000,
+  connectionTimeout: 1000,
+  /** Called as each send arrives (a test freezes the broker there). */
+  onSend: undefined as (() => void) | undefined,
+  /**
+   * A broker frozen (SIGSTOP): it answers nothing. A request waits for the
+   * thaw, or fails as kafkajs fails it once requestTimeout is past; a connect
+   * fails after connectionTimeout; a disconnect waits for the thaw.
+   */
+  frozen: false,
+  thawed: new Set<() => void>(),
+  /** Requests that timed out while frozen (every other one has landed all the same). */
+  timedOut: 0,
+  /** The producers made, in order: the ones below `lostBelow` have lost their sequence (their sends fail). */
+  producers: [] as { connected: boolean; disconnected: boolean }[],
+  lostBelow: 0,
+  /** Connects of new producers to fail, as a broker still out of reach fails them. */
+  connectFailures: 0,
+  /** A test's own: a request of an earlier test still waiting lands nowhere. */
+  epoch: 0,
 }));
 
-vi.mock('#lib/kafka.mjs', () => ({
-  createKafka: (_brokers: string[], opts: { log?: (line: string) => void }) => {
-    kafka.log = opts.log;
-    return {
-      admin: () => ({
-        connect: () => (kafka.connectHangs ? new Promise(() => {}) : Promise.resolve()),
-        disconnect: async () => {},
-      }),
-      producer: () => ({
-        connect: async () => {},
-        disconnect: async () => {},
-        send: async ({ topic, messages }: { topic: string; messages: Message[] }) => {
-          if (kafka.delayMs) await new Promise((resolve) => setTimeout(resolve, kafka.delayMs));
-          const refused = kafka.refuse?.(topic, messages);
-          if (refused) throw refused;
-          kafka.sends.push({ topic, messages });
-          return [];
+vi.mock('#lib/kafka.mjs', async () => {
+  const { default: kafkajs } = await import('kafkajs');
+  const { default: protocol } = await import('kafkajs/src/protocol/error.js');
+  /** A kafkajs error class, built as kafkajs builds it (its types leave out some constructors' arguments). */
+  const build = (name: string, ...args: unknown[]) =>
+    new (kafkajs as unknown as Record<string, new (...a: unknown[]) => Error>)[name](...args);
+  const retries = { retryCount: 30, retryTime: 10_000 };
+  /** Resolves true at the thaw, false after `ms` (never without it) of a broker still frozen. */
+  const frozenFor = (ms?: number) =>
+    new Promise<boolean>((resolve) => {
+      const thaw = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer =
+        ms === undefined
+          ? undefined
+          : setTimeout(() => {
+              kafka.thawed.delete(thaw);
+              resolve(false);
+            }, ms);
+      kafka.thawed.add(thaw);
+    });
+  // What kafkajs rejects a send with while the broker is frozen, in turn: the
+  // lock another request holds, its retries used up on timeouts, on connects.
+  const frozenFailures = [
+    () => {
+      const lock = build('KafkaJSLockTimeout', 'Timeout while acquiring lock (3 waiting locks)');
+      return build('KafkaJSNonRetriableError', lock, { cause: lock });
+    },
+    () =>
+      build(
+        'KafkaJSNumberOfRetriesExceeded',
+        build('KafkaJSRequestTimeoutError', 'Request Produce(key: 0, version: 7) timed out'),
+        retries,
+      ),
+    () => build('KafkaJSNumberOfRetriesExceeded', build('KafkaJSConnectionError', 'Connection timeout'), retries),
+  ];
+  return {
+    createKafka: (_brokers: string[], opts: { log?: (line: string) => void; requestTimeout?: number; connectionTimeout?: number }) => {
+      kafka.log = opts.log;
+      kafka.requestTimeout = opts.requestTimeout ?? 30_000;
+      kafka.connectionTimeout = opts.connectionTimeout ?? 1000;
+      return {
+        admin: () => ({
+          connect: () => (kafka.connectHangs ? new Promise(() => {}) : Promise.resolve()),
+          disconnect: async () => {},
+        }),
+        producer: () => {
+          const number = kafka.producers.length;
+          const state = { connected: false, disconnected: false };
+          kafka.producers.push(state);
+          return {
+            connect: async () => {
+              if (kafka.frozen && !(await frozenFor(kafka.connectionTimeout))) throw build('KafkaJSConnectionError', 'Connection timeout');
+              if (number > 0 && kafka.connectFailures > 0) {
+                kafka.connectFailures--;
+                throw build('KafkaJSNumberOfRetriesExceeded', build('KafkaJSConnectionError', 'Connection timeout'), retries);
+              }
+              state.connected = true;
+            },
+            disconnect: async () => {
+              if (kafka.frozen) await frozenFor();
+              state.disconnected = true;
+            },
+            send: async ({ topic, messages }: { topic: string; messages: Message[] }) => {
+              const epoch = kafka.epoch;
+              kafka.onSend?.();
+              if (kafka.delayMs) await new Promise((resolve) => setTimeout(resolve, kafka.delayMs));
+              if (kafka.frozen && !(await frozenFor(kafka.requestTimeout))) {
+                const n = kafka.timedOut++;
+                // The broker read it before it froze: it lands, unacknowledged.
+                if (n % 2 === 0) kafka.sends.push({ topic, messages, producer: number });
+                throw frozenFailures[n % frozenFailures.length]();
+              }
+              if (epoch !== kafka.epoch) throw new Error('a request of an earlier test');
+              if (number < kafka.lostBelow) throw protocol.createErrorFromCode(45);
+              const refused = kafka.refuse?.(topic, messages);
+              if (refused) throw refused;
+              kafka.sends.push({ topic, messages, producer: number });
+              return [];
+            },
+          };
         },
-      }),
-    };
-  },
-  ensureTopic: async (_admin: unknown, _topic: string, partitions: number) => {
-    if (kafka.topicError) throw kafka.topicError;
-    return partitions;
-  },
-}));
+      };
+    },
+    ensureTopic: async (_admin: unknown, _topic: string, partitions: number) => {
+      if (kafka.topicError) throw kafka.topicError;
+      return partitions;
+    },
+  };
+});
+
+const freeze = () => {
+  kafka.frozen = true;
+};
+const thaw = () => {
+  kafka.frozen = false;
+  for (const resume of kafka.thawed) resume();
+  kafka.thawed.clear();
+};
 
 vi.mock('@kafkajs/confluent-schema-registry', () => ({
   SchemaRegistry: class {
@@ -71,9 +169,7 @@ vi.mock('@kafkajs/confluent-schema-registry', () => ({
 const MESSAGE_MAX_BYTES = 1_048_588;
 const tooLarge = (_topic: string, messages: Message[]) => {
   const bytes = messages.reduce((sum, m) => sum + Buffer.byteLength(m.value as string | Buffer) + Buffer.byteLength(String(m.key)), 0);
-  return bytes > MESSAGE_MAX_BYTES
-    ? new Error('The request included a message larger than the max message size the server will accept')
-    : undefined;
+  return bytes > MESSAGE_MAX_BYTES ? protocol.createErrorFromCode(10) : undefined;
 };
 
 let dir: string;
@@ -87,6 +183,13 @@ beforeEach(() => {
   kafka.log = undefined;
   kafka.topicError = undefined;
   kafka.connectHangs = false;
+  kafka.onSend = undefined;
+  kafka.epoch++;
+  thaw();
+  kafka.timedOut = 0;
+  kafka.producers = [];
+  kafka.lostBelow = 0;
+  kafka.connectFailures = 0;
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -294,13 +397,11 @@ describe('one truthful line for every failure', () => {
 
   it('Kafka refusing rows: the line says so, how far the checkpoint got, and where kafkajs logged', async () => {
     const file = dataset(1000);
-    kafka.refuse = () => (sentIds().length >= 500 ? new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092') : undefined);
+    kafka.refuse = () => (sentIds().length >= 500 ? protocol.createErrorFromCode(29) : undefined);
     const err = await errorOf(produce(options(file)));
     expect(err).toBeInstanceOf(UserError);
-    expect(err!.message).toMatch(
-      new RegExp(
-        `^Kafka stopped taking rows \\(Connection error: connect ECONNREFUSED 127.0.0.1:9092\\); 500 rows are checkpointed: start Kafka \\(\`npm run platform:up\`\\) and run again to resume \\(kafkajs's log: ${logFile()}\\)$`,
-      ),
+    expect(err!.message).toBe(
+      `Kafka refused rows for t (Not authorized to access topics: [Topic authorization failed]); 500 rows are checkpointed: fix what it says and run again to resume (kafkajs's log: ${logFile()})`,
     );
     expect(loadCheckpoint(checkpointFile(runDir(), file, 't'))).toMatchObject({ nextRow: 500 });
   });
@@ -417,5 +518,158 @@ describe("kafkajs's log", () => {
     await produce(options(file, { kafkaLogFile: undefined }));
     kafka.log!('kafka Connection: x');
     expect(lines).toContain('kafka Connection: x');
+  });
+});
+
+describe('Kafka frozen or out of reach mid-run', () => {
+  /** Short timeouts: a broker frozen for a fraction of a second outlasts kafkajs's requests. */
+  const quick: Partial<ProduceOptions> = {
+    requestTimeout: 40,
+    connectionTimeout: 20,
+    stallWarningMs: 100,
+    resendPauseMs: [10, 40],
+    stopWaitMs: 100,
+  };
+  /** A kafkajs error class, built as kafkajs builds it (its types leave out some constructors' arguments). */
+  const build = (name: string, ...args: unknown[]) =>
+    new (kafkajs as unknown as Record<string, new (...a: unknown[]) => Error>)[name](...args);
+
+  /** Freezes the broker once `rows` rows of t have landed, and runs `then` `afterMs` later. */
+  function freezeAt(rows: number, afterMs: number, then: () => void) {
+    let froze = false;
+    kafka.onSend = () => {
+      if (froze || sentIds().length < rows) return;
+      froze = true;
+      freeze();
+      setTimeout(then, afterMs);
+    };
+  }
+
+  /**
+   * Every id of `expected` landed on t at least once, and each partition took
+   * its requests in order: each one either the one before it again (a request
+   * that landed although kafkajs gave up on it, sent again) or all after it.
+   */
+  function expectAtLeastOnceInOrder(expected: number[]) {
+    const last = new Map<number, { ids: number[]; max: number }>();
+    for (const { topic, messages } of kafka.sends) {
+      if (topic !== 't') continue;
+      const partition = messages[0].partition!;
+      expect(messages.every((m) => m.partition === partition)).toBe(true);
+      const ids = messages.map((m) => Number(String(m.key)));
+      expect(ids).toEqual(sorted(ids));
+      const before = last.get(partition) ?? { ids: [], max: 0 };
+      const again = ids.length === before.ids.length && ids.every((id, i) => id === before.ids[i]);
+      if (!again && ids[0] <= before.max) {
+        expect.fail(`partition ${partition} took ids ${ids[0]}..${ids.at(-1)} after ${before.ids[0]}..${before.max}`);
+      }
+      last.set(partition, { ids, max: Math.max(before.max, ids.at(-1)!) });
+    }
+    expect(sorted([...new Set(sentIds())])).toEqual(expected);
+  }
+
+  const stallWarning =
+    /^no acknowledgement from Kafka for \d+ s: still retrying \(is the broker up\? `npm run platform:status`\) \(kafkajs's log: /;
+
+  it('a broker frozen longer than kafkajs waits, then back: each request goes again until it lands, in order; the run completes', async () => {
+    const file = dataset(3000);
+    freezeAt(500, 600, thaw);
+    const summary = await produce(options(file, quick));
+    expect(summary).toMatchObject({ read: 3000, sent: 3000, rejected: 0, stopped: false, complete: true });
+    expectAtLeastOnceInOrder(range(1, 3000));
+    // Some requests kafkajs gave up on had landed: sent again, they landed twice.
+    expect(kafka.timedOut).toBeGreaterThan(4);
+    expect(sentIds().length).toBeGreaterThan(3000);
+    expect(lines.filter((l) => stallWarning.test(l)).length).toBeGreaterThan(0);
+    const text = fs.readFileSync(logFile(), 'utf8');
+    expect(text).toMatch(
+      /sending \d+ messages to t again in \d+ ms: KafkaJSNonRetriableError: Timeout while acquiring lock \(3 waiting locks\)$/m,
+    );
+    expect(text).toMatch(
+      /sending \d+ messages to t again in \d+ ms: KafkaJSNumberOfRetriesExceeded: Request Produce\(key: 0, version: 7\) timed out$/m,
+    );
+    expect(loadCheckpoint(checkpointFile(runDir(), file, 't'))).toMatchObject({ nextRow: 3000, complete: true });
+    expect(kafka.producers).toHaveLength(1);
+  });
+
+  it("Kafka lost the producer's sequence after the outage: a new producer sends the requests pending, in order", async () => {
+    const file = dataset(3000);
+    freezeAt(500, 300, () => {
+      kafka.lostBelow = 1;
+      // The new producer's first connect fails as a broker still out of reach does.
+      kafka.connectFailures = 1;
+      thaw();
+    });
+    const summary = await produce(options(file, quick));
+    expect(summary).toMatchObject({ sent: 3000, stopped: false, complete: true });
+    expectAtLeastOnceInOrder(range(1, 3000));
+    expect(kafka.producers).toEqual([
+      { connected: true, disconnected: true },
+      { connected: false, disconnected: true },
+      { connected: true, disconnected: true },
+    ]);
+    expect(kafka.sends.some((s) => s.producer === 2)).toBe(true);
+    expect(lines).toContain(
+      "Kafka lost the producer's sequence (The broker received an out of order sequence number): a new producer sends the requests still unacknowledged (a few rows may arrive twice; the sink keeps one per id)",
+    );
+  });
+
+  it('a stop while the broker is frozen: ends within the stop wait, checkpointed at the last chunk acknowledged, without waiting on a disconnect', async () => {
+    const file = dataset(3000);
+    const controller = new AbortController();
+    let stoppedAt = 0;
+    freezeAt(500, 200, () => {
+      stoppedAt = performance.now();
+      controller.abort();
+    });
+    // Requests hang (far beyond the stop wait) as they do on a frozen broker.
+    const summary = await produce(options(file, { ...quick, requestTimeout: 60_000, signal: controller.signal }));
+    expect(performance.now() - stoppedAt).toBeLessThan(1000);
+    expect(summary).toMatchObject({ stopped: true, complete: false });
+    // The checkpoint is at the end of the chunks (250 rows) that landed, all before it.
+    const landed = new Set(sentIds());
+    let acknowledged = 0;
+    while (range(acknowledged + 1, acknowledged + 250).every((id) => landed.has(id))) acknowledged += 250;
+    expect(acknowledged).toBeGreaterThanOrEqual(250);
+    expect(acknowledged).toBeLessThan(3000);
+    expect(summary.sent).toBe(acknowledged);
+    expect(loadCheckpoint(checkpointFile(runDir(), file, 't'))).toMatchObject({ nextRow: acknowledged, complete: false });
+    // The frozen broker never answered the disconnect: the stop did not wait for it.
+    expect(kafka.producers[0].disconnected).toBe(false);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    // Back, the next run resumes there.
+    thaw();
+    const from = kafka.sends.length;
+    expect(await produce(options(file, quick))).toMatchObject({ startRow: acknowledged, sent: 3000 - acknowledged, complete: true });
+    expect(sorted([...new Set(sentIds(from))])).toEqual(range(acknowledged + 1, 3000));
+  });
+
+  it.each([
+    ['a message too large', () => protocol.createErrorFromCode(10)],
+    [
+      'the topic deleted (after kafkajs retried)',
+      () => build('KafkaJSNumberOfRetriesExceeded', protocol.createErrorFromCode(3), { retryCount: 30, retryTime: 10_000 }),
+    ],
+    ['records the broker finds invalid', () => protocol.createErrorFromCode(87)],
+    [
+      'the producer disconnecting',
+      () => build('KafkaJSNonRetriableError', "The producer is disconnecting; therefore, it can't safely accept messages anymore"),
+    ],
+  ])('a refusal (%s) ends the run at once, in one line: no request is sent again', async (_what, refusal) => {
+    const file = dataset(1000);
+    const refused: number[] = [];
+    kafka.refuse = (_topic, messages) => {
+      if (sentIds().length < 500) return undefined;
+      refused.push(Number(String(messages[0].key)));
+      return refusal();
+    };
+    const err = await errorOf(produce(options(file, { ...quick, resendPauseMs: [60_000, 60_000] })));
+    expect(err).toBeInstanceOf(UserError);
+    expect(err!.message).toBe(
+      `Kafka refused rows for t (${refusal().message}); 500 rows are checkpointed: fix what it says and run again to resume (kafkajs's log: ${logFile()})`,
+    );
+    expect(refused.length).toBeGreaterThan(0);
+    expect(new Set(refused).size).toBe(refused.length);
+    expect(lines.filter((l) => stallWarning.test(l))).toEqual([]);
   });
 });

@@ -26,6 +26,8 @@ import type { Pace } from './pacing.js';
 import { RowGroupError, openParquet, readAhead, readRowGroups } from './parquet.js';
 import type { ParquetSource } from './parquet.js';
 import { createProgress, formatRate } from './progress.js';
+import { Resender, SendRefused, SendStopped } from './resend.js';
+import type { Sender } from './resend.js';
 import { frame } from './wire.js';
 
 const { CompressionTypes, Partitioners } = kafkajs;
@@ -59,6 +61,16 @@ export interface ProduceOptions {
   kafkaLogFile?: string;
   progress?: boolean;
   signal?: AbortSignal;
+  /** kafkajs's connectionTimeout, ms (3,000). */
+  connectionTimeout?: number;
+  /** kafkajs's requestTimeout, ms (30,000): a request unanswered this long is a failure kafkajs retries. */
+  requestTimeout?: number;
+  /** How often the stall warning repeats while Kafka acknowledges nothing, ms (30,000). */
+  stallWarningMs?: number;
+  /** The pauses before a request kafkajs gave up on goes again: the first, doubling up to the last, ms ([500, 10,000]). */
+  resendPauseMs?: [first: number, max: number];
+  /** How long a stop waits for the requests out, and a disconnect for Kafka, ms (3,000). */
+  stopWaitMs?: number;
 }
 
 export interface Summary {
@@ -85,6 +97,10 @@ export interface Summary {
 const MAX_CHUNKS_IN_FLIGHT = 3;
 const STALL_WARNING_MS = 30_000;
 const CONNECT_NOTICE_MS = 10_000;
+const CONNECTION_TIMEOUT_MS = 3000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const RESEND_PAUSE_MS: [number, number] = [500, 10_000];
+const STOP_WAIT_MS = 3000;
 
 export async function produce(opts: ProduceOptions): Promise<Summary> {
   const log = opts.log ?? ((line: string) => console.error(line));
@@ -113,16 +129,18 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
     const schemaId = await registerSchema(opts.registryUrl, opts.subject, schemaText);
     const kafkaLog = opts.kafkaLogFile ? fileLog(opts.kafkaLogFile, log) : log;
     kafkaLog(`kafka-pg-pipeline producer (pid ${process.pid}): sending ${file} to ${opts.topic}${selection}`);
-    return await withKafka(opts, log, kafkaLog, (producer, partitions) =>
+    return await withKafka(opts, log, kafkaLog, (producer, renewProducer, partitions) =>
       sendFile({
         ...opts,
         file,
         log,
+        kafkaLog,
         pace,
         source,
         schemaId,
         partitions,
         producer,
+        renewProducer,
         cpFile,
         encode: (record) => frame(schemaId, type.toBuffer(record)),
         identity: { file, size: stat.size, mtimeMs: stat.mtimeMs },
@@ -135,24 +153,32 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
 
 /**
  * Connects kafkajs (its log to `kafkaLog`), makes sure of the topics, runs
- * `work` with a producer, disconnects. While Kafka keeps it waiting to
- * connect, says so on `log` every CONNECT_NOTICE_MS.
+ * `work` with a producer and a way to replace it with a new one, disconnects
+ * (each disconnect waits stopWaitMs at most: a frozen broker never answers).
+ * While Kafka keeps it waiting to connect, says so on `log` every
+ * CONNECT_NOTICE_MS.
  */
 async function withKafka<T>(
   opts: ProduceOptions,
   log: (line: string) => void,
   kafkaLog: (line: string) => void,
-  work: (producer: Producer, partitions: number) => Promise<T>,
+  work: (producer: Producer, renew: () => Promise<Producer>, partitions: number) => Promise<T>,
 ) {
-  const kafka = createKafka(opts.brokers, {
+  const stopWaitMs = opts.stopWaitMs ?? STOP_WAIT_MS;
+  // Options of kafkajs's Kafka: createKafka hands them over as they are.
+  const kafkaOptions = {
     clientId: 'kafka-pg-pipeline-producer',
     log: kafkaLog,
-    connectionTimeout: 3000,
+    connectionTimeout: opts.connectionTimeout ?? CONNECTION_TIMEOUT_MS,
+    requestTimeout: opts.requestTimeout ?? REQUEST_TIMEOUT_MS,
     // Reconnects (metadata, the broker coming back) keep trying for about five
-    // minutes: a broker restart must not end the run. Sends themselves retry
-    // without end (idempotent producer); the stall warning says what is going on.
+    // minutes, and so does each request; then a request that failed for a
+    // reason that passes goes again, without end (resend.ts): a broker frozen
+    // or restarting for however long must not end the run. The stall warning
+    // says what is going on.
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 30 },
-  });
+  };
+  const kafka = createKafka(opts.brokers, kafkaOptions);
   const admin = kafka.admin({ retry: { retries: 2 } });
   const connecting = performance.now();
   const notice = setInterval(
@@ -165,7 +191,7 @@ async function withKafka<T>(
   try {
     await untilAborted(admin.connect(), opts.signal);
   } catch (err) {
-    await admin.disconnect().catch(() => {});
+    await bounded(admin.disconnect(), stopWaitMs);
     if (err instanceof UserError) throw err;
     throw new ProduceError(
       `Kafka is not reachable at ${opts.brokers.join(',')} (${(err as Error).message}): start it with \`npm run platform:up\`${logNote(opts)}`,
@@ -173,13 +199,35 @@ async function withKafka<T>(
   } finally {
     clearInterval(notice);
   }
+  const newProducer = () =>
+    kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   let producer: Producer | undefined;
+  let done = false;
+  // A new producer (a new producer id, its sequences from 0) in place of the
+  // current one, which is let go.
+  const renew = async () => {
+    const fresh = newProducer();
+    try {
+      await fresh.connect();
+    } catch (err) {
+      void bounded(fresh.disconnect(), stopWaitMs);
+      throw err;
+    }
+    if (done) {
+      void bounded(fresh.disconnect(), stopWaitMs);
+    } else {
+      const old = producer;
+      producer = fresh;
+      if (old) void bounded(old.disconnect(), stopWaitMs);
+    }
+    return fresh;
+  };
   try {
     let partitions: number;
     try {
       partitions = await ensureTopic(admin, opts.topic, opts.partitions);
       await ensureTopic(admin, opts.rejectedTopic, 1);
-      producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      producer = newProducer();
       await producer.connect();
     } catch (err) {
       throw new ProduceError(
@@ -187,11 +235,23 @@ async function withKafka<T>(
         { cause: err },
       );
     }
-    return await work(producer, partitions);
+    return await work(producer, renew, partitions);
   } finally {
-    await producer?.disconnect().catch(() => {});
-    await admin.disconnect().catch(() => {});
+    done = true;
+    await Promise.all([producer && bounded(producer.disconnect(), stopWaitMs), bounded(admin.disconnect(), stopWaitMs)]);
   }
+}
+
+/** Waits for `work` (its failure ignored), `ms` at most. */
+async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /** `work`, unless `signal` aborts first: then a stop (exit code 130) before anything was sent. */
@@ -229,11 +289,15 @@ async function registerSchema(url: string, subject: string, schema: string): Pro
 /** What a run needs once Kafka is set up: sendFile's input (tests give it a fake producer). */
 export interface SendContext extends Omit<ProduceOptions, 'brokers' | 'registryUrl' | 'subject' | 'runDir' | 'schemaFile'> {
   log: (line: string) => void;
+  /** kafkajs's log: each request sent again goes there. */
+  kafkaLog?: (line: string) => void;
   pace: Pace;
   source: ParquetSource;
   schemaId: number;
   partitions: number;
-  producer: Pick<Producer, 'send'>;
+  producer: Sender;
+  /** Connects a new producer in place of the current one, for when Kafka lost its sequence (resend.ts). */
+  renewProducer?: () => Promise<Sender>;
   cpFile: string;
   encode: (record: SyntheticRecord) => Buffer;
   identity: FileIdentity;
@@ -250,36 +314,37 @@ export async function sendFile(ctx: SendContext): Promise<Summary> {
   return stream({ ...ctx, startRow: resume.row });
 }
 
-/** A send Kafka did not acknowledge, on its way to the one line that says so. */
-class KafkaStopped extends Error {}
-
 // Slice after slice of the file, chunk after chunk: shape its rows into
 // messages (chunk.ts), wait until it is due (pacing.ts), queue it on the
 // lanes (lanes.ts), then settle the window of chunks in flight down to its
-// size, which checkpoints each acknowledged chunk (acks.ts). An abort stops
-// before the next chunk. A failure is named by where it comes from: the file
-// (RowGroupError), the checkpoint (CheckpointError) or Kafka (a send).
+// size, which checkpoints each acknowledged chunk (acks.ts). Kafka out of
+// reach or frozen only holds the stream up: each request goes again until
+// it lands (resend.ts), and the stall warning says so. An abort stops before
+// the next chunk, and lets the chunks in flight land for stopWaitMs. A
+// failure is named by where it comes from: the file (RowGroupError), the
+// checkpoint (CheckpointError) or Kafka (a request it refused).
 async function stream(ctx: StreamContext): Promise<Summary> {
   const { source, pace, log } = ctx;
   const lastRow = Math.min(source.rows, ctx.limit === undefined ? Infinity : ctx.startRow + ctx.limit);
   const progress = createProgress(Math.max(0, lastRow - ctx.startRow), { tty: ctx.progress ?? Boolean(process.stderr.isTTY), log });
   const started = performance.now();
-  const lanes = kafkaLanes(ctx);
+  const [firstPauseMs, maxPauseMs] = ctx.resendPauseMs ?? RESEND_PAUSE_MS;
+  const resender = new Resender({
+    producer: ctx.producer,
+    renew: ctx.renewProducer,
+    signal: ctx.signal,
+    firstPauseMs,
+    maxPauseMs,
+    stopWaitMs: ctx.stopWaitMs ?? STOP_WAIT_MS,
+    log,
+    note: ctx.kafkaLog,
+  });
+  const lanes = kafkaLanes(ctx, resender);
   const acks = new Acks(ctx.startRow, () => {
     checkpoint(ctx, acks.nextRow, false);
     progress.update(acks.nextRow - ctx.startRow, acks.rejected);
   });
-  // Waits for the chunks in flight down to `max`: a send that fails is Kafka's
-  // failure; a checkpoint that cannot be written stays a CheckpointError.
-  const settle = async (max: number) => {
-    try {
-      await acks.settle(max);
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      throw new KafkaStopped((err as Error).message, { cause: err });
-    }
-  };
-  const stallTimer = warnOnStall(acks, log, logNote(ctx));
+  const stallTimer = warnOnStall(acks, log, logNote(ctx), ctx.stallWarningMs ?? STALL_WARNING_MS);
   const pacer = new Pacer(pace);
   const shape: ShapeOptions = { fromId: ctx.fromId, partitions: ctx.partitions, encode: ctx.encode, file: ctx.file };
   const window = pace.mode === 'max' ? MAX_CHUNKS_IN_FLIGHT : 0;
@@ -300,13 +365,18 @@ async function stream(ctx: StreamContext): Promise<Summary> {
         const wait = pacer.waitFor(chunk, performance.now() - started);
         if (wait > 0) await sleep(wait, ctx.signal);
         acks.push({ done: lanes.enqueue(chunk.perLane, chunk.rejected), nextRow: end, sent: chunk.sent, rejected: chunk.rejected.length });
-        await settle(window);
+        // Fails with Kafka's refusal (SendRefused), a stop (SendStopped) or a
+        // checkpoint that cannot be written (CheckpointError).
+        await acks.settle(window);
       }
     }
-    await settle(0);
+    await acks.settle(0);
   } catch (err) {
-    throw await explainFailure(ctx, acks, err);
+    // A stop that found requests unanswered: what was acknowledged is checkpointed.
+    if (!(err instanceof SendStopped)) throw await explainFailure(ctx, acks, err);
+    stopped = true;
   } finally {
+    resender.close();
     clearInterval(stallTimer);
     progress.stop();
   }
@@ -318,10 +388,10 @@ async function stream(ctx: StreamContext): Promise<Summary> {
 /** The one line for a failure inside the stream, saying how far the checkpoint got. */
 async function explainFailure(ctx: StreamContext, acks: Acks, err: unknown): Promise<unknown> {
   const at = (row: number) => row.toLocaleString('en');
-  if (err instanceof KafkaStopped) {
+  if (err instanceof SendRefused) {
     // What Kafka acknowledged is checkpointed already: say where to resume.
     return new ProduceError(
-      `Kafka stopped taking rows (${err.message}); ${at(acks.nextRow)} rows are checkpointed: start Kafka (\`npm run platform:up\`) and run again to resume${logNote(ctx)}`,
+      `Kafka refused rows for ${err.topic} (${err.message}); ${at(acks.nextRow)} rows are checkpointed: fix what it says and run again to resume${logNote(ctx)}`,
       { cause: err.cause },
     );
   }
@@ -360,27 +430,27 @@ function summarize(
   };
 }
 
-/** A lane per partition of the topic, and one for the rejected topic. */
-function kafkaLanes(ctx: StreamContext): Lanes {
+/** A lane per partition of the topic, and one for the rejected topic, each request sent until it lands. */
+function kafkaLanes(ctx: StreamContext, resender: Resender): Lanes {
   const compression = ctx.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
   return new Lanes(
     ctx.partitions,
     ctx.batchMessages,
-    (messages) => ctx.producer.send({ topic: ctx.topic, messages, acks: -1, compression }),
-    (messages) => ctx.producer.send({ topic: ctx.rejectedTopic, messages, acks: -1 }),
+    (messages) => resender.send({ topic: ctx.topic, messages, acks: -1, compression }),
+    (messages) => resender.send({ topic: ctx.rejectedTopic, messages, acks: -1 }),
   );
 }
 
-/** Says so every STALL_WARNING_MS while Kafka acknowledges nothing. */
-function warnOnStall(acks: Acks, log: (line: string) => void, logNote: string) {
+/** Says so every `everyMs` while Kafka acknowledges nothing. */
+function warnOnStall(acks: Acks, log: (line: string) => void, logNote: string, everyMs: number) {
   return setInterval(() => {
     const silentMs = acks.silentForMs(performance.now());
-    if (silentMs > STALL_WARNING_MS) {
+    if (silentMs > everyMs) {
       log(
         `no acknowledgement from Kafka for ${Math.round(silentMs / 1000)} s: still retrying (is the broker up? \`npm run platform:status\`)${logNote}`,
       );
     }
-  }, STALL_WARNING_MS);
+  }, everyMs);
 }
 
 function checkpoint(ctx: StreamContext, nextRow: number, complete: boolean) {
