@@ -96,8 +96,11 @@ export const PARQUET_SCHEMA: SchemaElement[] = [
   { name: 'sales_trend', type: 'DOUBLE', repetition_type: 'REQUIRED' },
 ];
 
-/** Writes atomically: a reader never sees a half-written dataset. */
-export function writeDataset(data: Dataset, file: string, rowGroupSize = 65_536) {
+/**
+ * Writes atomically: a reader never sees a half-written dataset. Row group
+ * and page sizes are settable so tests can shape files as other writers do.
+ */
+export function writeDataset(data: Dataset, file: string, rowGroupSize = 65_536, pageSize?: number) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   try {
@@ -111,6 +114,7 @@ export function writeDataset(data: Dataset, file: string, rowGroupSize = 65_536)
         { name: 'sales_trend', data: data.sales_trend },
       ],
       rowGroupSize,
+      ...(pageSize === undefined ? {} : { pageSize }),
       codec: 'SNAPPY',
       createdBy: 'kafka-pg-pipeline generate',
     });

@@ -2,8 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { parquetWriteFile } from 'hyparquet-writer';
-import { PARQUET_SCHEMA, generate, writeDataset } from '../dataset/generate.js';
+import { generate, writeDataset } from '../dataset/generate.js';
 import { ParquetInputError, RowGroupError, checkSchema, openParquet, readAhead, readRowGroups } from './parquet.js';
 import { validateRow } from './validate.js';
 
@@ -122,19 +121,7 @@ describe('reading a row group in slices, page by page', () => {
     try {
       const data = generate({ rows: 400_000, seed: 5 });
       const file = path.join(dir, 'big-group.parquet');
-      parquetWriteFile({
-        filename: file,
-        schema: PARQUET_SCHEMA,
-        columnData: [
-          { name: 'id', data: data.id },
-          { name: 'timestamp', data: Array.from(data.timestamp, (ms) => BigInt(ms)) },
-          { name: 'stock_price', data: data.stock_price },
-          { name: 'sales_trend', data: data.sales_trend },
-        ],
-        rowGroupSize: 400_000,
-        pageSize: 64 * 1024,
-        codec: 'SNAPPY',
-      });
+      writeDataset(data, file, 400_000, 64 * 1024);
       const source = await openParquet(file);
       const chunkBytes = source.metadata.row_groups[0].columns.map((c) => Number(c.meta_data!.total_compressed_size));
       expect(Math.min(...chunkBytes)).toBeGreaterThan(1.25 * 1024 * 1024);

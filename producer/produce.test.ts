@@ -8,10 +8,9 @@ import path from 'node:path';
 import kafkajs from 'kafkajs';
 import type { Message } from 'kafkajs';
 import protocol from 'kafkajs/src/protocol/error.js';
-import { parquetWriteFile } from 'hyparquet-writer';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '#lib/errors.mjs';
-import { PARQUET_SCHEMA, generate, writeDataset } from '../dataset/generate.js';
+import { generate, writeDataset } from '../dataset/generate.js';
 import type { Dataset } from '../dataset/generate.js';
 import { CheckpointError, checkpointFile, loadCheckpoint } from './checkpoint.js';
 import { ParquetInputError, openParquet } from './parquet.js';
@@ -301,17 +300,7 @@ describe('a cell too large for Kafka', () => {
     const file = path.join(dir, 'huge-cell.parquet');
     const data = generate({ rows: 20, seed: 1 });
     data.id[4] = 'x'.repeat(2_000_000);
-    parquetWriteFile({
-      filename: file,
-      schema: PARQUET_SCHEMA,
-      columnData: [
-        { name: 'id', data: data.id },
-        { name: 'timestamp', data: Array.from(data.timestamp, (ms) => BigInt(ms)) },
-        { name: 'stock_price', data: data.stock_price },
-        { name: 'sales_trend', data: data.sales_trend },
-      ],
-      codec: 'SNAPPY',
-    });
+    writeDataset(data, file);
     const summary = await produce(options(file));
     expect(summary).toMatchObject({ read: 20, sent: 19, rejected: 1, complete: true });
     const [rejected] = kafka.sends.filter((s) => s.topic === 't.rejected').flatMap((s) => s.messages);
