@@ -107,6 +107,25 @@ describe('stopping and resuming', () => {
   });
 });
 
+describe('two producers at once', () => {
+  it('on one file and topic: the second refuses in one line naming the first, which sends every row once', async () => {
+    const file = await generateFile('twice.parquet', 200_000, 11);
+    const topic = uniqueName('twice');
+    // Paced, so the first is surely still running when the second starts.
+    const first = dist('producer/cli.js', ['--file', file, '--topic', topic, '--rate', '40000'], env(), 120_000);
+    await until(async () => (await endOffsetSum(brokers, topic).catch(() => 0)) > 0, 30_000, 'the first producer sending');
+    const second = await dist('producer/cli.js', ['--file', file, '--topic', topic], env(), 60_000).done;
+    expect(second.code).toBe(1);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    expect(second.stderr).toMatch(
+      new RegExp(`^error: another producer \\(pid ${first.child.pid}, started .*\\) is sending .*twice\\.parquet to ${topic}`),
+    );
+    const done = await first.done;
+    expect(done.code, done.stderr).toBe(0);
+    expect(await endOffsetSum(brokers, topic)).toBe(200_000);
+  }, 180_000);
+});
+
 describe('bad rows and bad files', () => {
   it('quarantines every invalid row, with its reason, and sends the valid ones', async () => {
     const topic = uniqueName('bad-rows');
