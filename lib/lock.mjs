@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from './errors.mjs';
+import { delay, isAlive } from './procs.mjs';
 
 /**
  * What a lock file holds. `procStart` (the kernel's start time of the
@@ -37,16 +38,6 @@ export function processStart(pid) {
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;
-  }
-}
-
-/** @param {number} pid */
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return /** @type {NodeJS.ErrnoException} */ (err).code === 'EPERM';
   }
 }
 
@@ -84,9 +75,6 @@ export function readLock(file) {
 
 /** @param {string} iso */
 const when = (iso) => iso.replace(/\.\d+Z$/, 'Z');
-
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Takes the lock `file`, or reports who has it.
@@ -127,7 +115,7 @@ export async function acquireLock(file, opts = {}) {
     if (holder === null) {
       // Being written this instant, or left half-written by a crash.
       if (ageMs(file) < 2000) {
-        await sleep(20);
+        await delay(20);
         continue;
       }
       takeOver(file, null);
@@ -146,7 +134,7 @@ export async function acquireLock(file, opts = {}) {
         `${who}, still after ${(timeoutMs / 1000).toLocaleString('en', { maximumFractionDigits: 1 })} s of waiting: ${todo}`,
       );
     }
-    await sleep(Math.max(1, Math.min(pollMs, deadline - Date.now())));
+    await delay(Math.max(1, Math.min(pollMs, deadline - Date.now())));
   }
 }
 
