@@ -29,6 +29,15 @@ export function createKafka(brokers, { clientId = 'kafka-pg-pipeline', log, ...r
   });
 }
 
+/**
+ * A message header as text (its first value if repeated), undefined if absent.
+ * @param {import('kafkajs').IHeaders | undefined} headers @param {string} name
+ */
+export function headerText(headers, name) {
+  const v = headers?.[name];
+  return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
+}
+
 /** An admin client of the scripts, not connected. @param {Config} config */
 export function kafkaAdmin(config) {
   return createKafka([config.kafka.bootstrap], { clientId: 'kafka-pg-pipeline-scripts' }).admin();

@@ -3,16 +3,13 @@
 // convert or write) and the producer's rejected topic (rows that failed
 // validation). What is pending is what `npm run dlq:replay` has not yet sent
 // back (or dropped): its consumer group's offsets mark the rest as handled.
-import { groupRange, readRange } from '#lib/kafka.mjs';
+import { groupRange, headerText, readRange } from '#lib/kafka.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('kafkajs').KafkaMessage} KafkaMessage */
 
 /** @param {KafkaMessage} m @param {string} name */
-const header = (m, name) => {
-  const v = m.headers?.[name];
-  return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
-};
+const header = (m, name) => headerText(m.headers, name);
 
 /** Why Connect dead-lettered a record, from the headers it adds. Pure. @param {KafkaMessage} m */
 export function dlqReason(m) {

@@ -8,7 +8,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
-import { createKafka, groupRange, readRange } from '#lib/kafka.mjs';
+import { createKafka, groupRange, headerText, readRange } from '#lib/kafka.mjs';
 import { SCHEMA_FILE, readAvsc } from './avro.js';
 import { partitionFor } from './partition.js';
 import { validateRow } from './validate.js';
@@ -35,16 +35,11 @@ export interface ReplayResult {
   reasons: [string, number][];
 }
 
-const header = (h: IHeaders | undefined, name: string) => {
-  const v = h?.[name];
-  return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
-};
-
 /** A dead letter as the record it was: its bytes, its partition, minus Connect's error headers. Pure. */
 export function fromDeadLetter(m: KafkaMessage, topic: string): { message: Message; partition: number } | { skip: string } {
-  const origin = header(m.headers, '__connect.errors.topic');
+  const origin = headerText(m.headers, '__connect.errors.topic');
   if (origin !== undefined && origin !== topic) return { skip: `from topic ${origin}, not ${topic}` };
-  const partition = Number(header(m.headers, '__connect.errors.partition'));
+  const partition = Number(headerText(m.headers, '__connect.errors.partition'));
   const headers = Object.fromEntries(Object.entries(m.headers ?? {}).filter(([k]) => !k.startsWith('__connect.errors.')));
   return {
     message: { key: m.key, value: m.value, headers: headers as IHeaders },
@@ -139,7 +134,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
           count(out.skip);
           return;
         }
-        count(header(m.headers, '__connect.errors.exception.class.name')?.split('.').pop() ?? 'dead letter');
+        count(headerText(m.headers, '__connect.errors.exception.class.name')?.split('.').pop() ?? 'dead letter');
         batch.push(out);
       } else {
         const out = fromRejected(m, partitions, encode);
