@@ -113,12 +113,12 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     let batch: { message: Message; partition: number }[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const byPartition = new Map<number, Message[]>();
-      for (const { message, partition } of batch) {
-        const p = partition >= 0 && partition < partitions ? partition : partitionFor(message.key as Buffer, partitions);
-        byPartition.set(p, [...(byPartition.get(p) ?? []), { ...message, partition: p }]);
-      }
-      await producer.send({ topic: opts.topic, acks: -1, messages: [...byPartition.values()].flat() });
+      // kafkajs groups a send's messages by partition itself, keeping their order in each.
+      const messages = batch.map(({ message, partition }) => ({
+        ...message,
+        partition: partition >= 0 && partition < partitions ? partition : partitionFor(message.key as Buffer, partitions),
+      }));
+      await producer.send({ topic: opts.topic, acks: -1, messages });
       result.sent += batch.length;
       batch = [];
     };
