@@ -90,33 +90,30 @@ export async function topicSize(admin, topic) {
 }
 
 /**
- * A consumer group's lag on a topic: end offsets minus committed offsets.
+ * Where a group stands on a topic, partition by partition: `from`, its
+ * committed offset (the low watermark where it has none, or where retention
+ * removed what it had not read), `to`, the end offset, and `low`.
  * @param {kafkajs.Admin} admin @param {string} topic @param {string} groupId
- */
-export async function consumerLag(admin, topic, groupId) {
-  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-  return ends.reduce((lag, p) => {
-    const at = done.get(p.partition) ?? -1;
-    return lag + Number(p.high) - (at < 0 ? Number(p.low) : at);
-  }, 0);
-}
-
-/**
- * Where a group stands on a topic, partition by partition: its committed
- * offset (the low watermark where it has none) and the end offset.
- * @param {kafkajs.Admin} admin @param {string} topic @param {string} groupId
- * @returns {Promise<{ partition: number, from: number, to: number }[]>}
+ * @returns {Promise<{ partition: number, low: number, from: number, to: number }[]>}
  */
 export async function groupRange(admin, topic, groupId) {
   const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
   const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   return ends
     .map((p) => {
+      const low = Number(p.low);
       const at = done.get(p.partition) ?? -1;
-      return { partition: p.partition, from: Math.max(at < 0 ? Number(p.low) : at, Number(p.low)), to: Number(p.high) };
+      return { partition: p.partition, low, from: Math.max(at, low), to: Number(p.high) };
     })
     .sort((a, b) => a.partition - b.partition);
+}
+
+/**
+ * A consumer group's lag on a topic: the messages it has still to read.
+ * @param {kafkajs.Admin} admin @param {string} topic @param {string} groupId
+ */
+export async function consumerLag(admin, topic, groupId) {
+  return (await groupRange(admin, topic, groupId)).reduce((lag, r) => lag + r.to - r.from, 0);
 }
 
 /**

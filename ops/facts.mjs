@@ -1,6 +1,6 @@
 // @ts-check
 // The pipeline seen from outside, as facts: rows and freshness of each table,
-// the sink's lag, dead letters and rejected rows. `npm start`, `npm run status`
+// the topic and the sink's lag. `npm start`, `npm run status`
 // and the benchmarks read them; they judge.
 import { consumerLag, topicSize } from '#lib/kafka.mjs';
 import { withPg } from '#lib/pg.mjs';
@@ -37,17 +37,12 @@ export function behind(newestRaw, newestBucketEnd) {
 }
 
 /**
- * The topic, the sink's lag (null when the group has no offsets yet), dead
- * letters and rejected rows, in messages.
+ * Messages in the pipeline's topic and the sink's lag (null when it cannot be
+ * read). The quarantines' counts come from quarantine.mjs, with their reasons.
  * @param {import('kafkajs').Admin} admin @param {Config} config
  */
 export async function kafkaFacts(admin, config) {
-  const { topic, dlqTopic, rejectedTopic } = config.pipeline;
-  const [messages, lag, deadLetters, rejected] = await Promise.all([
-    topicSize(admin, topic),
-    consumerLag(admin, topic, config.sink.group).catch(() => null),
-    topicSize(admin, dlqTopic),
-    topicSize(admin, rejectedTopic),
-  ]);
-  return { messages, lag, deadLetters, rejected };
+  const { topic } = config.pipeline;
+  const [messages, lag] = await Promise.all([topicSize(admin, topic), consumerLag(admin, topic, config.sink.group).catch(() => null)]);
+  return { messages, lag };
 }

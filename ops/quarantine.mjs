@@ -33,8 +33,7 @@ export async function pending(config, admin, { topic, group, reason }) {
   const topics = await admin.listTopics();
   if (!topics.includes(topic)) return { total: 0, pending: 0, oldestAt: null, reasons: [] };
   const ranges = await groupRange(admin, topic, group);
-  const ends = await admin.fetchTopicOffsets(topic);
-  const total = ends.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+  const total = ranges.reduce((sum, r) => sum + r.to - r.low, 0);
   const count = ranges.reduce((sum, r) => sum + r.to - r.from, 0);
   /** @type {Map<string, number>} */
   const reasons = new Map();
