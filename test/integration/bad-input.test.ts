@@ -13,12 +13,11 @@ import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient, roleClient } from '#lib/pg.mjs';
 import { connectorFiles } from '../../ops/connectors.mjs';
 import { runEtl } from '../../ops/etl.mjs';
-import { migrate } from '../../ops/migrate.mjs';
-import { ourPids, up } from '../../platform/lifecycle.mjs';
+import { ourPids } from '../../platform/lifecycle.mjs';
 import { SCHEMA_FILE, readAvsc } from '../../producer/avro.js';
 import { writeDataset } from '../../dataset/generate.js';
 import { frame } from '../../producer/wire.js';
-import { cli, dist, tempDir, uniqueName, until, NO_DIFFERENCE, summariesDifferFromRecompute } from './helpers.js';
+import { cli, dist, pipelineReady, tempDir, uniqueName, until, NO_DIFFERENCE, summariesDifferFromRecompute } from './helpers.js';
 
 const FIRST_ID = 900_000;
 const db = pgClient(config);
@@ -28,10 +27,7 @@ const kafka = new kafkajs.Kafka({ clientId: 'bad-input', brokers: [config.kafka.
 let dir: string;
 
 beforeAll(async () => {
-  await up(config, { log: () => {} });
-  await migrate(config);
-  const applied = await cli('connectors.mjs', [], {}, 120_000);
-  expect(applied.code, applied.stderr).toBe(0);
+  await pipelineReady();
   await db.connect();
   await admin.connect();
   dir = tempDir('bad-input');

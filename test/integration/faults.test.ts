@@ -107,6 +107,17 @@ async function expectSummariesEqualRecompute() {
   expect(await summariesDifferFromRecompute(db)).toEqual(NO_DIFFERENCE);
 }
 
+/** Stops PostgreSQL for `downMs`, then brings it back as `npm start` would, and reconnects. */
+async function stopPostgres(downMs: number) {
+  const postgres = services(config).find((s) => s.name === 'postgres')!;
+  await db.end().catch(() => {});
+  await postgres.stop();
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  await up(config, { log: () => {} });
+  db = pgClient(config);
+  await db.connect();
+}
+
 /** SIGKILL a service of the platform, then bring it back as `npm start` would. */
 async function killAndRestart(name: 'connect' | 'kafka') {
   const pid = pidOf(name);
@@ -125,26 +136,11 @@ describe('faults during a full-year load', () => {
   }, 600_000);
 
   it('PostgreSQL restarted', async () => {
-    await loadThrough('PostgreSQL restart', async () => {
-      const postgres = services(config).find((s) => s.name === 'postgres')!;
-      await db.end().catch(() => {});
-      await postgres.stop();
-      await up(config, { log: () => {} });
-      db = pgClient(config);
-      await db.connect();
-    });
+    await loadThrough('PostgreSQL restart', () => stopPostgres(0));
   }, 600_000);
 
   it('PostgreSQL down for 4 minutes', async () => {
-    await loadThrough('PostgreSQL down 4 min', async () => {
-      const postgres = services(config).find((s) => s.name === 'postgres')!;
-      await db.end().catch(() => {});
-      await postgres.stop();
-      await new Promise((resolve) => setTimeout(resolve, 240_000));
-      await up(config, { log: () => {} });
-      db = pgClient(config);
-      await db.connect();
-    });
+    await loadThrough('PostgreSQL down 4 min', () => stopPostgres(240_000));
   }, 900_000);
 
   it('the Kafka broker frozen (SIGSTOP) for 6 minutes', async () => {

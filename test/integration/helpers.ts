@@ -4,7 +4,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '#lib/config.mjs';
+import { expect } from 'vitest';
+import { ROOT, config } from '#lib/config.mjs';
+import { migrate } from '../../ops/migrate.mjs';
+import { up } from '../../platform/lifecycle.mjs';
 import { openParquet, readRowGroups } from '../../producer/parquet.js';
 
 export const uniqueName = (prefix: string) => `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
@@ -52,6 +55,14 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: nu
     });
   });
   return { child, done };
+}
+
+/** The platform up, migrated, the connectors applied and running: where the sink tests start. */
+export async function pipelineReady() {
+  await up(config, { log: () => {} });
+  await migrate(config);
+  const applied = await cli('connectors.mjs', [], {}, 120_000);
+  expect(applied.code, applied.stderr).toBe(0);
 }
 
 export function tempDir(prefix: string) {

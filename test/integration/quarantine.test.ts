@@ -10,11 +10,10 @@ import { connectApi, connectorStatus } from '#lib/connect.mjs';
 import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../../ops/etl.mjs';
-import { migrate } from '../../ops/migrate.mjs';
 import { services, up } from '../../platform/lifecycle.mjs';
 import { SCHEMA_FILE, readAvsc } from '../../producer/avro.js';
 import { frame } from '../../producer/wire.js';
-import { NO_DIFFERENCE, cli, dist, summariesDifferFromRecompute, until } from './helpers.js';
+import { NO_DIFFERENCE, cli, dist, pipelineReady, summariesDifferFromRecompute, until } from './helpers.js';
 
 const FIRST_ID = 950_000;
 const db = pgClient(config);
@@ -47,10 +46,7 @@ const prices = async (from: number, to: number) =>
   (await db.query('select id::int, stock_price from synthetic_data where id between $1 and $2 order by id', [from, to])).rows;
 
 beforeAll(async () => {
-  await up(config, { log: () => {} });
-  await migrate(config);
-  const applied = await cli('connectors.mjs', [], {}, 120_000);
-  expect(applied.code, applied.stderr).toBe(0);
+  await pipelineReady();
   await db.connect();
   await admin.connect();
   const registry = new SchemaRegistry({ host: config.registry.ccompatUrl });
