@@ -23,6 +23,7 @@ import { delay, isAlive } from './procs.mjs';
  * @property {'fail' | 'wait'} [onBusy] fail at once (the default), or wait until the owner is done
  * @property {number} [timeoutMs] how long 'wait' waits (default 60 s)
  * @property {number} [pollMs] how often 'wait' looks again (default 200 ms)
+ * @property {(holder: Holder) => void} [onWait] called once, with the holder, when 'wait' starts waiting
  * @property {string} [what] who the owner is, for the message: `another <what> (pid 123, started ...)`
  * @property {string} [doing] what the owner does, after that: `is sending x.parquet to t`
  * @property {string | ((holder: Holder) => string)} [fix] what to do about it (default: wait for it to finish or stop it)
@@ -96,7 +97,9 @@ export async function acquireLock(file, opts = {}) {
     what = 'process',
     doing = '',
     fix = 'wait for it to finish or stop it',
+    onWait,
   } = opts;
+  let waiting = false;
   const deadline = Date.now() + timeoutMs;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   /** @type {Holder} */
@@ -129,6 +132,10 @@ export async function acquireLock(file, opts = {}) {
     const who = `another ${what} (pid ${holder.pid}, started ${when(holder.startedAt)})${doing ? ` ${doing}` : ''}`;
     const todo = typeof fix === 'function' ? fix(holder) : fix;
     if (onBusy === 'fail') throw new UserError(`${who}: ${todo}`);
+    if (!waiting) {
+      waiting = true;
+      onWait?.(holder);
+    }
     if (Date.now() >= deadline) {
       throw new UserError(
         `${who}, still after ${(timeoutMs / 1000).toLocaleString('en', { maximumFractionDigits: 1 })} s of waiting: ${todo}`,

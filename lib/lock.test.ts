@@ -115,8 +115,10 @@ describe('acquireLock', () => {
     const first = await acquireLock(file);
     setTimeout(() => first.release(), 300);
     const started = Date.now();
-    const second = await acquireLock(file, { onBusy: 'wait', timeoutMs: 5000, pollMs: 50 });
+    const waitedFor: number[] = [];
+    const second = await acquireLock(file, { onBusy: 'wait', timeoutMs: 5000, pollMs: 50, onWait: (h) => waitedFor.push(h.pid) });
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(waitedFor).toEqual([first.holder.pid]);
     expect(readLock(file)?.token).toBe(second.holder.token);
     second.release();
   });

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '#lib/errors.mjs';
-import { acquireLock, holderState, readLock } from '#lib/lock.mjs';
+import { acquireLock } from '#lib/lock.mjs';
 import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs.mjs';
 import { connectService } from './connect.mjs';
 import { fetchPlatform } from './fetch.mjs';
@@ -53,15 +53,13 @@ export async function up(config, { log = console.log } = {}) {
  */
 async function platformLock(config, log) {
   const file = path.join(config.runDir, 'platform.lock');
-  const holder = readLock(file);
-  if (holder && holderState(holder).live)
-    log(`another platform command (pid ${holder.pid}) is starting or stopping the services: waiting for it`);
   return acquireLock(file, {
     onBusy: 'wait',
     timeoutMs: 3 * config.readyTimeoutMs,
     what: 'platform command',
     doing: 'is starting or stopping the services',
     fix: 'wait for it, or stop it (`npm run platform:down`)',
+    onWait: (holder) => log(`another platform command (pid ${holder.pid}) is starting or stopping the services: waiting for it`),
   });
 }
 
