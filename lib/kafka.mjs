@@ -119,10 +119,11 @@ export async function consumerLag(admin, topic, groupId) {
 /**
  * Reads the messages of `ranges` (per partition, `from` inclusive, `to`
  * exclusive) and hands each to `onMessage`, without committing anything:
- * a throwaway consumer group, deleted afterwards.
+ * a throwaway consumer group, deleted afterwards. `onMessage` returning
+ * false ends the reading there.
  * @param {string[]} brokers @param {string} topic
  * @param {{ partition: number, from: number, to: number }[]} ranges
- * @param {(message: kafkajs.KafkaMessage, partition: number) => void | Promise<void>} onMessage
+ * @param {(message: kafkajs.KafkaMessage, partition: number) => unknown} onMessage
  * @param {{ timeoutMs?: number }} [opts]
  */
 export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs = 120_000 } = {}) {
@@ -152,7 +153,11 @@ export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs =
         for (const message of batch.messages) {
           const offset = Number(message.offset);
           if (offset >= end) break;
-          await onMessage(message, batch.partition);
+          if ((await onMessage(message, batch.partition)) === false) {
+            until.clear();
+            finish();
+            return;
+          }
           if (offset + 1 >= end) break;
         }
         if (Number(batch.messages.at(-1)?.offset ?? -1) + 1 >= end) {

@@ -35,7 +35,7 @@ export function problems(f, now = Date.now()) {
     const oldest = f.dlq.oldestAt ? `, oldest ${age(now - f.dlq.oldestAt.getTime())} old` : '';
     const why = f.dlq.reasons.map(([r, n]) => `${n} x ${r}`).join('; ');
     out.push(
-      `${f.dlq.pending} records in the dead letter queue not replayed${oldest} (${why}): fix the cause, then \`npm run dlq:replay\``,
+      `${f.dlq.pending} ${f.dlq.pending === 1 ? 'record' : 'records'} in the dead letter queue not replayed${oldest} (${why}): fix the cause, then \`npm run dlq:replay\``,
     );
   }
   if (f.tables) out.push(`${f.tables}: run \`npm run db:migrate\``);

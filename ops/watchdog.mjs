@@ -3,22 +3,36 @@
 // sink fails its tasks when PostgreSQL goes away mid-batch (the connection
 // error is lost behind a failed rollback, so its own retries never start).
 // The watchdog restarts failed parts, with a growing pause per connector
-// while they keep failing.
+// while they keep failing; when the sink fails three times in a row on the
+// same refusal of PostgreSQL, it moves the refused record to the dead letter
+// queue (ops/refused.mjs) instead of waiting for good.
 import fs from 'node:fs';
 import path from 'node:path';
 import { connectApi, failedParts, restartFailed } from '#lib/connect.mjs';
 import { delay, readText } from '#lib/procs.mjs';
+import { quarantineRefused, refusal, restoreBatchSize, rootCause } from './refused.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 
 const CHECK_MS = 3000;
 const MAX_PAUSE_MS = 60_000;
+// The same refusal this many times in a row makes it a record's, not a passing fault's.
+const REFUSALS_BEFORE_QUARANTINE = 3;
+// A restarted task runs a few seconds before it fails again: only this long
+// without a failure ends a connector's run of failures.
+const HEALTHY_AFTER_MS = 60_000;
+// More refused records than this in the window: something refuses them all; stop and say so.
+const MAX_QUARANTINED = 10;
+const QUARANTINE_WINDOW_MS = 10 * 60_000;
 
 /** What the watchdog did, for `npm run status`: restarts per connector. @param {Config} config */
 export const watchdogStateFile = (config) => path.join(config.runDir, 'watchdog.json');
 
 /**
- * @typedef {{ restarts: string[], lastError: string, failingSince: string | null }} ConnectorRecord
+ * @typedef {{ at: string, partition: number, offset: number, id: string | null, reason: string }} Quarantined
+ * @typedef {{ restarts: string[], lastError: string, failingSince: string | null, quarantined?: Quarantined[],
+ *   isolating?: { batchSize: string | null } }} ConnectorRecord
+ *   isolating: set while the connector runs with batch.size=1 to find a refused record
  * @param {Config} config @returns {{ updatedAt: string, connectors: Record<string, ConnectorRecord> } | null}
  */
 export function readWatchdogState(config) {
@@ -39,6 +53,15 @@ export function keepsRestarting(record, now, times = 3, windowMs = 10 * 60_000) 
   return record.restarts.filter((at) => now - Date.parse(at) < windowMs).length >= times;
 }
 
+/**
+ * Whether a refusal may be quarantined now: fewer than `max` records moved
+ * within `windowMs`. Pure.
+ * @param {ConnectorRecord | undefined} record @param {number} now
+ */
+export function mayQuarantine(record, now, max = MAX_QUARANTINED, windowMs = QUARANTINE_WINDOW_MS) {
+  return (record?.quarantined ?? []).filter((q) => now - Date.parse(q.at) < windowMs).length < max;
+}
+
 /** The pause after the n-th restart in a row: 2 s, 4 s, 8 s ... up to a minute. Pure. @param {number} failures */
 export const pauseAfter = (failures) => Math.min(MAX_PAUSE_MS, 2000 * 2 ** (failures - 1));
 
@@ -47,7 +70,7 @@ export const pauseAfter = (failures) => Math.min(MAX_PAUSE_MS, 2000 * 2 ** (fail
  * @param {Config} config @param {{ log: (line: string) => void, stopping: () => boolean }} opts
  */
 export async function watch(config, { log, stopping }) {
-  /** @type {Map<string, { failures: number, nextAt: number }>} */
+  /** @type {Map<string, { failures: number, nextAt: number, cause: string, sameCause: number, healthySince: number }>} */
   const backoff = new Map();
   /** @type {Record<string, ConnectorRecord>} */
   const records = readWatchdogState(config)?.connectors ?? {};
@@ -57,16 +80,31 @@ export async function watch(config, { log, stopping }) {
     fs.renameSync(`${file}.tmp`, file);
   };
   log(`watching ${config.connect.url} for failed connectors and tasks`);
+  // A watchdog that died while a connector ran with batch.size=1 gives it back its own.
+  for (const [name, record] of Object.entries(records)) {
+    if (!record.isolating) continue;
+    try {
+      await restoreBatchSize(config, name, record.isolating.batchSize);
+      delete record.isolating;
+      save();
+      log(`${name}: batch.size given back after an interrupted search for a refused record`);
+    } catch (err) {
+      log(`${name}: could not give batch.size back yet (${/** @type {Error} */ (err).message}); trying again on the next refusal`);
+    }
+  }
   while (!stopping()) {
     try {
       const { status, json } = await connectApi(config, 'GET', '/connectors?expand=status');
       if (status === 200 && json) {
         for (const [name, { status: st }] of Object.entries(json)) {
           const failed = failedParts(st);
-          const state = backoff.get(name) ?? { failures: 0, nextAt: 0 };
+          const state = backoff.get(name) ?? { failures: 0, nextAt: 0, cause: '', sameCause: 0, healthySince: 0 };
+          backoff.set(name, state);
           records[name] ??= { restarts: [], lastError: '', failingSince: null };
           const record = records[name];
           if (failed.length === 0) {
+            state.healthySince ||= Date.now();
+            if (Date.now() - state.healthySince < HEALTHY_AFTER_MS) continue;
             if (state.failures > 0) log(`${name}: running again`);
             backoff.delete(name);
             if (record.failingSince) {
@@ -75,23 +113,51 @@ export async function watch(config, { log, stopping }) {
             }
             continue;
           }
+          state.healthySince = 0;
           if (Date.now() < state.nextAt) continue;
-          const why =
-            String(failed[0].trace ?? '')
-              .split('\n')
-              .find((l) => /Caused by|Exception/.test(l)) ?? 'no trace';
+          const part = failed.find((p) => refusal(String(p.trace ?? ''))) ?? failed[0];
+          const trace = String(part.trace ?? '');
+          const why = rootCause(trace);
+          state.sameCause = why === state.cause ? state.sameCause + 1 : 1;
+          state.cause = why;
+          if (
+            name === config.sink.connector &&
+            refusal(trace) &&
+            state.sameCause >= REFUSALS_BEFORE_QUARANTINE &&
+            mayQuarantine(record, Date.now())
+          ) {
+            try {
+              const res = await quarantineRefused(config, name, {
+                log,
+                batchSize: record.isolating?.batchSize,
+                remember: (batchSize) => {
+                  if (batchSize === undefined) delete record.isolating;
+                  else record.isolating = { batchSize };
+                  save();
+                },
+              });
+              log(`${name}: ${res.line}`);
+              if (res.record) {
+                record.quarantined = [...(record.quarantined ?? []), { at: new Date().toISOString(), ...res.record }].slice(-50);
+                // Its failure is dealt with: the dead letter queue shows it now.
+                record.failingSince = null;
+                save();
+                state.sameCause = 0;
+                continue;
+              }
+            } catch (err) {
+              log(`${name}: could not quarantine the refused record: ${/** @type {Error} */ (err).message}`);
+            }
+          }
           const res = await restartFailed(config, name);
           state.failures++;
           state.nextAt = Date.now() + pauseAfter(state.failures);
-          backoff.set(name, state);
           const now = new Date().toISOString();
           record.failingSince ??= now;
           record.restarts = [...record.restarts, now].slice(-20);
-          record.lastError = why.trim().slice(0, 300);
+          record.lastError = why;
           save();
-          log(
-            `${name}: restarted ${failed.length} failed part(s) (attempt ${state.failures}, HTTP ${res.status}); it failed with: ${why.trim().slice(0, 300)}`,
-          );
+          log(`${name}: restarted ${failed.length} failed part(s) (attempt ${state.failures}, HTTP ${res.status}); it failed with: ${why}`);
         }
       }
     } catch {
