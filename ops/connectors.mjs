@@ -58,6 +58,14 @@ export async function applyConnectors(config, { timeoutMs = 90_000, log = consol
       if (Date.now() > deadline) throw new UserError(`Connect kept answering ${status} to PUT ${name}: ${json?.message ?? ''}`);
       await delay(500);
     }
+    // A config PUT leaves a stopped or paused connector so (the watchdog stops
+    // the sink while it moves a refused record): applying means running.
+    const { json } = await connectorStatus(config, name);
+    const state = json?.connector?.state;
+    if (state === 'STOPPED' || state === 'PAUSED') {
+      await connectApi(config, 'PUT', `/connectors/${encodeURIComponent(name)}/resume`);
+      log(`${name}: resumed (it was ${state})`);
+    }
     results.push({ name, ...(await waitRunning(config, name, deadline)) });
   }
   return results;

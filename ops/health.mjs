@@ -11,6 +11,7 @@ import { keepsRestarting } from './watchdog.mjs';
  * @property {{ name: string, state: 'running' | 'failed' | 'pending' | 'missing', detail: string }[]} connectors
  * @property {{ lag: number | null, moved: boolean } | null} sink lag now, and whether the group's offsets moved while sampled
  * @property {Quarantine | null} dlq
+ * @property {Quarantine | null} [rejected] the producer's rejected rows not yet replayed or dropped
  * @property {Record<string, import('./watchdog.mjs').ConnectorRecord>} restarts the watchdog's record
  * @property {string | null} [tables] why the tables could not be read
  */
@@ -36,6 +37,14 @@ export function problems(f, now = Date.now()) {
     const why = f.dlq.reasons.map(([r, n]) => `${n} x ${r}`).join('; ');
     out.push(
       `${f.dlq.pending} ${f.dlq.pending === 1 ? 'record' : 'records'} in the dead letter queue not replayed${oldest} (${why}): fix the cause, then \`npm run dlq:replay\``,
+    );
+  }
+  if (f.rejected && f.rejected.pending > 0) {
+    const n = f.rejected.pending;
+    const oldest = f.rejected.oldestAt ? `, oldest ${age(now - f.rejected.oldestAt.getTime())} old` : '';
+    const why = f.rejected.reasons.map(([r, k]) => `${k} x ${r}`).join('; ');
+    out.push(
+      `${n} ${n === 1 ? 'row' : 'rows'} the producer rejected not replayed${oldest} (${why}): correct them at the source and produce again, or \`npm run dlq:replay -- --rejected\` once they are valid, or \`-- --rejected --drop\` to let them go`,
     );
   }
   if (f.tables) out.push(`${f.tables}: run \`npm run db:migrate\``);

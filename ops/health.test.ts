@@ -35,6 +35,29 @@ describe('status problems', () => {
       '3 records in the dead letter queue not replayed, oldest 90 min old (3 x VALUE_CONVERTER: RestClientException): fix the cause, then `npm run dlq:replay`',
     ]);
   });
+  it('names one dead letter in the singular', () => {
+    const f = {
+      ...healthy(),
+      dlq: { pending: 1, oldestAt: null, reasons: [['TASK_PUT: PSQLException: ERROR: x', 1]] as [string, number][] },
+    };
+    expect(problems(f, NOW)).toEqual([
+      '1 record in the dead letter queue not replayed (1 x TASK_PUT: PSQLException: ERROR: x): fix the cause, then `npm run dlq:replay`',
+    ]);
+  });
+  it('names rows the producer rejected, with their reasons and the three ways out', () => {
+    const f = {
+      ...healthy(),
+      rejected: {
+        pending: 2,
+        oldestAt: new Date(NOW - 3 * 3600_000),
+        reasons: [['stock_price -1 is negative', 2]] as [string, number][],
+      },
+    };
+    expect(problems(f, NOW)).toEqual([
+      '2 rows the producer rejected not replayed, oldest 3 h old (2 x stock_price -1 is negative): correct them at the source and produce again, or `npm run dlq:replay -- --rejected` once they are valid, or `-- --rejected --drop` to let them go',
+    ]);
+    expect(problems({ ...f, rejected: { ...f.rejected, pending: 0 } }, NOW)).toEqual([]);
+  });
   it('tells a connector that keeps failing from one that failed once', () => {
     const at = (min: number) => new Date(NOW - min * 60_000).toISOString();
     const failing = { restarts: [at(9), at(6), at(2)], lastError: 'PSQLException: timestamp out of range', failingSince: at(9) };

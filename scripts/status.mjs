@@ -2,7 +2,7 @@
 // npm run status: every service, connector and task; the sink's lag; rows;
 // summary freshness; dead letters and rejected rows with their reasons.
 // Exits 1, saying why, when a part is down, stuck, failing again and again,
-// or has records in the dead letter queue.
+// or rows wait in the dead letter queue or among the rejected.
 import { table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { assessStatus, connectorStatus } from '#lib/connect.mjs';
@@ -79,6 +79,7 @@ await main(async () => {
       const q = quarantines(config);
       facts.dlq = await pending(config, admin, q.dlq);
       const rejected = await pending(config, admin, q.rejected);
+      facts.rejected = rejected;
       const { topic, dlqTopic, rejectedTopic } = config.pipeline;
       const since = (x) => (x.oldestAt ? `${age(Date.now() - x.oldestAt.getTime())}` : '-');
       section(

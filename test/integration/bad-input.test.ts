@@ -142,7 +142,7 @@ describe('poison messages written straight to the topic', () => {
     // Dead letters are diverted rows: status says so, with the fix, and fails.
     expect(status.code).toBe(1);
     expect(status.stdout).toMatch(
-      /problem: \d+ records in the dead letter queue not replayed, oldest .* old \(.+\): fix the cause, then `npm run dlq:replay`/,
+      /problem: \d+ records? in the dead letter queue not replayed, oldest .* old \(.+\): fix the cause, then `npm run dlq:replay`/,
     );
   });
 });
@@ -194,6 +194,9 @@ describe('bad rows in a Parquet file', () => {
 
     const status = await cli('status.mjs', [], {}, 60_000);
     expect(status.stdout).toMatch(/rejected rows synthetic_data\.rejected\s+[1-9]\d*/);
+    // Rejected rows are diverted rows: status says so, with the ways out, and fails.
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/problem: \d+ rows? the producer rejected not replayed, oldest .* old \(.+\): correct them/);
   });
 
   it('a corrupt file ends in one line', async () => {

@@ -1,16 +1,20 @@
 // What the sink diverts, and getting it back: the same id twice in one batch
 // lands (no task failure), a registry outage while tasks restart with a
 // backlog dead-letters rows that `npm run dlq:replay` brings back with their
-// values, and `npm run status` fails and says why while they wait.
+// values, and `npm run status` fails and says why while they wait; a record
+// PostgreSQL refuses is moved to the DLQ by the watchdog, unless PostgreSQL
+// refuses every write of the sink.
+import fs from 'node:fs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '#lib/config.mjs';
 import { connectApi, connectorStatus } from '#lib/connect.mjs';
-import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
+import { consumerLag, headerText, kafkaAdmin, readRange, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../../ops/etl.mjs';
 import { services, up } from '../../platform/lifecycle.mjs';
+import { logFile } from '../../platform/service.mjs';
 import { SCHEMA_FILE, readAvsc } from '../../producer/avro.js';
 import { frame } from '../../producer/wire.js';
 import { NO_DIFFERENCE, cli, dist, pipelineReady, summariesDifferFromRecompute, until } from './helpers.js';
@@ -22,19 +26,16 @@ const kafka = new kafkajs.Kafka({ clientId: 'quarantine-test', brokers: [config.
 const avsc = readAvsc(SCHEMA_FILE);
 let schemaId: number;
 
-const record = (id: number, price: number) => ({
+const record = (id: number, price: number, timestamp = Date.UTC(2024, 5, 1, 0, id % 1000)) => ({
   key: String(id),
-  value: frame(
-    schemaId,
-    avsc.type.toBuffer({ id, timestamp: Date.UTC(2024, 5, 1, 0, id % 1000), stock_price: price, sales_trend: price * 2 }),
-  ),
+  value: frame(schemaId, avsc.type.toBuffer({ id, timestamp, stock_price: price, sales_trend: price * 2 })),
 });
 
 async function send(messages: { key: string; value: Buffer }[], partition?: number) {
   const producer = kafka.producer({ idempotent: true });
   await producer.connect();
   try {
-    await producer.send({ topic: config.pipeline.topic, acks: -1, messages: messages.map((m) => ({ ...m, partition })) });
+    return await producer.send({ topic: config.pipeline.topic, acks: -1, messages: messages.map((m) => ({ ...m, partition })) });
   } finally {
     await producer.disconnect();
   }
@@ -123,4 +124,92 @@ describe('the registry down while the sink restarts with a backlog', () => {
     await runEtl(config);
     expect(await summariesDifferFromRecompute(db)).toEqual(NO_DIFFERENCE);
   }, 420_000);
+});
+
+/** The dead letters after the first `from` of its one partition (the DLQ's size before), with their headers as text. */
+async function deadLettersSince(from: number) {
+  const out: { key: string; headers: Record<string, string | undefined> }[] = [];
+  const offsets = await admin.fetchTopicOffsets(config.pipeline.dlqTopic);
+  expect(offsets).toHaveLength(1);
+  const ranges = offsets.map((p) => ({ partition: p.partition, from: Math.max(Number(p.low), from), to: Number(p.high) }));
+  await readRange([config.kafka.bootstrap], config.pipeline.dlqTopic, ranges, (m) => {
+    const names = Object.keys(m.headers ?? {});
+    out.push({ key: String(m.key), headers: Object.fromEntries(names.map((n) => [n, headerText(m.headers, n)])) });
+  });
+  return out;
+}
+
+const sinkConfig = async () => (await connectApi(config, 'GET', `/connectors/${encodeURIComponent(config.sink.connector)}/config`)).json;
+const watchdogLogSince = (size: number) => fs.readFileSync(logFile(config, 'watchdog'), 'utf8').slice(size);
+
+describe('a value PostgreSQL refuses, written straight to the topic', () => {
+  it('is moved to the dead letter queue with its reason; the rows after it land; the sink keeps its batch size', async () => {
+    const from = FIRST_ID + 10_000;
+    const refusedId = from + 5;
+    const dlqBefore = await topicSize(admin, config.pipeline.dlqTopic);
+    const batchSize = (await sinkConfig())['batch.size'];
+    const started = Date.now();
+    // One partition, the refused record between valid ones: a year the table does not hold
+    // (pgjdbc sends it as -infinity, which synthetic_data_timestamp_finite refuses).
+    const meta = await send(
+      Array.from({ length: 11 }, (_, i) => (i === 5 ? record(from + i, 7, Date.UTC(-5000, 0, 1)) : record(from + i, 100 + i))),
+      1,
+    );
+    const refusedOffset = Number(meta[0].baseOffset) + 5;
+    await waitForSink(240_000);
+    const recovered = (Date.now() - started) / 1000;
+    const landed = await prices(from, from + 10);
+    expect(landed.map((r) => r.id)).toEqual(Array.from({ length: 11 }, (_, i) => from + i).filter((id) => id !== refusedId));
+    expect(landed.every((r) => r.stock_price === 100 + r.id - from)).toBe(true);
+
+    const letters = await deadLettersSince(dlqBefore);
+    expect(letters.map((l) => l.key)).toEqual([String(refusedId)]);
+    expect(letters[0].headers).toMatchObject({
+      '__connect.errors.topic': config.pipeline.topic,
+      '__connect.errors.partition': '1',
+      '__connect.errors.offset': String(refusedOffset),
+      '__connect.errors.stage': 'TASK_PUT',
+      'kafka-pg-pipeline.quarantined-by': 'watchdog',
+    });
+    expect(letters[0].headers['__connect.errors.exception.message']).toMatch(/violates check constraint "synthetic_data_timestamp_finite"/);
+
+    const { json } = await connectorStatus(config, config.sink.connector);
+    expect(json.tasks.map((t: { state: string }) => t.state)).toEqual(['RUNNING', 'RUNNING', 'RUNNING', 'RUNNING']);
+    expect((await sinkConfig())['batch.size']).toBe(batchSize);
+    const status = await cli('status.mjs', [], {}, 90_000);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(
+      /problem: 1 record in the dead letter queue not replayed, .*TASK_PUT: PSQLException: ERROR: new row .* violates/,
+    );
+    console.log(
+      `a value PostgreSQL refuses: 10 of 11 rows landed, 1 in the DLQ, ${recovered.toFixed(1)} s from send to the sink caught up`,
+    );
+
+    const dropped = await dist('producer/replay-cli.js', ['--drop']).done;
+    expect(dropped.code, dropped.stderr).toBe(0);
+    expect((await cli('status.mjs', [], {}, 90_000)).stdout).not.toMatch(/dead letter queue not replayed/);
+  }, 300_000);
+
+  it('is not quarantined when PostgreSQL refuses every write of the sink: the rows wait, then land once it is fixed', async () => {
+    const from = FIRST_ID + 20_000;
+    const dlqBefore = await topicSize(admin, config.pipeline.dlqTopic);
+    const logBefore = fs.statSync(logFile(config, 'watchdog')).size;
+    await db.query('revoke insert, update on synthetic_data from pipeline_sink');
+    try {
+      await send([record(from, 1), record(from + 1, 2), record(from + 2, 3)], 2);
+      await until(async () => /refuses every write of the sink/.test(watchdogLogSince(logBefore)), 180_000, 'the watchdog to judge it');
+      expect(watchdogLogSince(logBefore)).toMatch(/permission denied for table synthetic_data/);
+      expect(await topicSize(admin, config.pipeline.dlqTopic)).toBe(dlqBefore);
+      expect(await prices(from, from + 2)).toEqual([]);
+    } finally {
+      await db.query('grant insert, update on synthetic_data to pipeline_sink');
+    }
+    await waitForSink(180_000);
+    expect(await prices(from, from + 2)).toEqual([
+      { id: from, stock_price: 1 },
+      { id: from + 1, stock_price: 2 },
+      { id: from + 2, stock_price: 3 },
+    ]);
+    expect(await topicSize(admin, config.pipeline.dlqTopic)).toBe(dlqBefore);
+  }, 300_000);
 });
