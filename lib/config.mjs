@@ -62,6 +62,16 @@ export function buildConfig(defaults, env, root) {
   const stateDir = path.resolve(root, env.STATE_DIR || defaults.STATE_DIR || str('CACHE_DIR'));
   const kafkaHost = str('KAFKA_HOST');
   const pgHost = str('PG_HOST');
+  // Endpoints named as Confluent's clients name them; unset, the local
+  // platform's on 127.0.0.1 (inside the compose network they name services).
+  /** @param {string} key */
+  const url = (key) => {
+    const raw = env[key] || defaults[key];
+    if (!raw) return null;
+    if (!/^https?:\/\/[^/\s]+/.test(raw)) throw new ConfigError(`${key}=${raw} is not an http(s) URL: fix it in .env or the environment`);
+    return raw.replace(/\/+$/, '');
+  };
+  const registryCcompat = url('SCHEMA_REGISTRY_URL') ?? `http://127.0.0.1:${port('REGISTRY_PORT')}/apis/ccompat/v7`;
   const config = {
     root,
     /** Downloads: what `platform:fetch` puts there is never changed by running. */
@@ -77,7 +87,7 @@ export function buildConfig(defaults, env, root) {
       port: port('KAFKA_PORT'),
       controllerPort: port('KAFKA_CONTROLLER_PORT'),
       heap: str('KAFKA_HEAP'),
-      bootstrap: `${kafkaHost}:${port('KAFKA_PORT')}`,
+      bootstrap: env.KAFKA_BOOTSTRAP_SERVERS || defaults.KAFKA_BOOTSTRAP_SERVERS || `${kafkaHost}:${port('KAFKA_PORT')}`,
     },
     registry: {
       host: '127.0.0.1',
@@ -85,8 +95,9 @@ export function buildConfig(defaults, env, root) {
       managementPort: port('REGISTRY_MANAGEMENT_PORT'),
       heap: str('REGISTRY_HEAP'),
       javaHome: env.REGISTRY_JAVA_HOME || defaults.REGISTRY_JAVA_HOME || '',
-      url: `http://127.0.0.1:${port('REGISTRY_PORT')}`,
-      ccompatUrl: `http://127.0.0.1:${port('REGISTRY_PORT')}/apis/ccompat/v7`,
+      /** The registry's own root: its v2 API (which the Connect converter reads) lives under it. */
+      url: registryCcompat.replace(/\/apis\/ccompat\/v\d+$/, ''),
+      ccompatUrl: registryCcompat,
       database: str('REGISTRY_DB'),
       user: str('REGISTRY_DB_USER'),
       password: str('REGISTRY_DB_PASSWORD'),
@@ -96,7 +107,7 @@ export function buildConfig(defaults, env, root) {
       port: port('CONNECT_PORT'),
       heap: str('CONNECT_HEAP'),
       groupId: str('CONNECT_GROUP_ID'),
-      url: `http://127.0.0.1:${port('CONNECT_PORT')}`,
+      url: url('CONNECT_URL') ?? `http://127.0.0.1:${port('CONNECT_PORT')}`,
     },
     sink: {
       /** The connector's name is its file's: connect/<name>.json. */

@@ -86,6 +86,8 @@ function connectorEnv(config) {
     PG_DATABASE: config.pg.database,
     PG_SINK_PASSWORD: config.pg.roles.sink.password,
     REGISTRY_PORT: String(config.registry.port),
+    // The converter's registry API, wherever the worker runs (a compose service names it).
+    REGISTRY_API_URL: `${config.registry.url}/apis/registry/v2`,
     TOPIC: config.pipeline.topic,
     DLQ_TOPIC: config.pipeline.dlqTopic,
   };
