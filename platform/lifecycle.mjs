@@ -8,6 +8,7 @@ import path from 'node:path';
 import { UserError } from '#lib/errors.mjs';
 import { acquireLock } from '#lib/lock.mjs';
 import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs.mjs';
+import { COMPOSE_PROJECT, composeContainers, stackRunning } from './compose.mjs';
 import { connectService } from './connect.mjs';
 import { fetchPlatform } from './fetch.mjs';
 import { kafkaService } from './kafka.mjs';
@@ -66,6 +67,14 @@ async function platformLock(config, log) {
 /** @param {Config} config @param {(line: string) => void} log @returns {Promise<Row[]>} */
 async function upLocked(config, log) {
   const all = services(config);
+  // The compose stack serves the same ports: say so rather than fight it.
+  const stack = await composeContainers();
+  if (stackRunning(stack) && !all.some((svc) => svc.pid().state === 'running')) {
+    const running = (stack ?? []).filter((c) => c.state !== 'down' && c.state !== 'done').map((c) => c.service);
+    throw new UserError(
+      `the compose stack ${COMPOSE_PROJECT} is running (${running.join(', ')}) on these ports: use it as it is (\`npm run status\` reads it), or \`docker compose down\` first`,
+    );
+  }
   // Port conflicts fail before anything is fetched or started.
   for (const svc of all) await preflight(svc, log);
   fs.mkdirSync(config.runDir, { recursive: true });
@@ -187,8 +196,23 @@ export async function down(config, { purge = false } = {}) {
 
 /** @param {Config} config @returns {Promise<Row[]>} */
 export async function status(config) {
+  const all = services(config);
+  const stack = await composeContainers();
+  if (stackRunning(stack) && !all.some((svc) => svc.pid().state === 'running')) {
+    // The services are the compose stack's containers, on the same addresses.
+    return all.map((svc) => {
+      const c = (stack ?? []).find((x) => x.service === svc.name);
+      return {
+        name: svc.name,
+        address: svc.address,
+        state: c ? (c.state === 'ready' ? 'ready' : `${c.state} (container)`) : 'down (no container)',
+        seconds: null,
+        log: `docker compose logs ${svc.name}`,
+      };
+    });
+  }
   return Promise.all(
-    services(config).map(async (svc) => {
+    all.map(async (svc) => {
       const info = svc.pid();
       let state = 'down';
       if (info.state === 'stale') state = `down (stale pid: ${info.why})`;

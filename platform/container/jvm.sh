@@ -1,0 +1,44 @@
+#!/bin/bash
+# The broker or the Connect worker, from the kafka image: `jvm.sh kafka|connect`.
+# Their properties were made at build time by platform/container/render.mjs
+# from the functions the native platform uses; the values a user may change
+# without rebuilding (KAFKA_PORT, CONNECT_GROUP_ID) are filled in here.
+set -euo pipefail
+conf=/opt/kafka/config
+cp='/opt/kafka/libs/*'
+log4j=-Dlog4j2.configurationFile=$conf/log4j2.properties
+# The JVM flags of platform/service.mjs jvmFlags(), with the heap from .env.
+flags=(-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$log4j")
+
+fill() {
+  local text
+  text=$(<"$1")
+  for var in KAFKA_PORT CONNECT_GROUP_ID; do text=${text//"\${$var}"/${!var:-}}; done
+  printf '%s\n' "$text" >"$2"
+}
+
+case "${1:-}" in
+  kafka)
+    : "${KAFKA_PORT:?}"
+    fill "$conf/kafka.properties.in" /tmp/kafka.properties
+    if [ ! -f /var/lib/kafka/data/meta.properties ]; then
+      id=$(java -cp "$cp" "$log4j" kafka.tools.StorageTool random-uuid)
+      java -cp "$cp" "$log4j" kafka.tools.StorageTool format -t "$id" -c /tmp/kafka.properties --ignore-formatted >/dev/null
+      echo "jvm.sh: Kafka storage formatted (cluster $id)"
+    fi
+    # shellcheck disable=SC2086
+    exec java ${KAFKA_HEAP:-} "${flags[@]}" -cp "$cp" kafka.Kafka /tmp/kafka.properties
+    ;;
+  connect)
+    : "${CONNECT_GROUP_ID:?}"
+    fill "$conf/connect.properties.in" /tmp/connect.properties
+    # Converters and clients may not bring config providers of their own.
+    # shellcheck disable=SC2086
+    exec java ${CONNECT_HEAP:-} "${flags[@]}" -Dorg.apache.kafka.automatic.config.providers=none \
+      -cp "$cp" org.apache.kafka.connect.cli.ConnectDistributed /tmp/connect.properties
+    ;;
+  *)
+    echo "usage: jvm.sh kafka|connect" >&2
+    exit 2
+    ;;
+esac
