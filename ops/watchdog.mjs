@@ -92,7 +92,11 @@ export async function watch(config, { log, stopping }) {
       log(`${name}: could not give batch.size back yet (${/** @type {Error} */ (err).message}); trying again on the next refusal`);
     }
   }
+  const alive = path.join(config.runDir, 'watchdog.alive');
+  fs.mkdirSync(config.runDir, { recursive: true });
   while (!stopping()) {
+    // A heartbeat: the compose healthcheck (and anyone) can tell the loop turns.
+    fs.writeFileSync(alive, new Date().toISOString());
     try {
       const { status, json } = await connectApi(config, 'GET', '/connectors?expand=status');
       if (status === 200 && json) {

@@ -28,7 +28,8 @@ const SERVICES = [postgresService, kafkaService, registryService, connectService
 export const services = (config) => SERVICES.map((make) => make(config));
 
 /**
- * @typedef {{ name: string, address: string, state: string, seconds: number | null, log: string }} Row
+ * @typedef {{ name: string, address: string, state: string, seconds: number | null, log: string, container?: boolean }} Row
+ *   container: served by the compose stack's container, not by a process of ours
  */
 
 /**
@@ -208,6 +209,7 @@ export async function status(config) {
         state: c ? (c.state === 'ready' ? 'ready' : `${c.state} (container)`) : 'down (no container)',
         seconds: null,
         log: `docker compose logs ${svc.name}`,
+        container: true,
       };
     });
   }

@@ -35,6 +35,8 @@ await main(async () => {
     tables: null,
   };
   facts.services = await platformStatus(config);
+  // The compose stack's watchdog keeps its record in its own volume: ours would be stale.
+  if (facts.services.some((s) => s.container)) facts.restarts = {};
   section(
     'services',
     ['service', 'address', 'state', 'log'],

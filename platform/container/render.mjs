@@ -20,7 +20,7 @@ import { toProperties } from '../service.mjs';
 export const IMAGE = {
   kafkaData: '/var/lib/kafka/data',
   plugins: '/opt/connect-plugins',
-  secrets: '/run/secrets',
+  secrets: '/opt/kafka/secrets',
 };
 /** The broker's listener for the compose network; the host's is KAFKA_PORT. */
 export const INTERNAL_KAFKA = 'kafka:29092';

@@ -7,6 +7,7 @@
 # healthchecks (podman schedules them with systemd timers). Idempotent: a
 # second run only checks. Prints the two variables to export.
 # On a machine with Docker, none of this is needed: `docker compose up` works as is.
+# Run by .ci/run and by the compose test (test/integration/compose.test.ts) when no engine answers.
 set -euo pipefail
 work=${CONTAINERS_DIR:-/var/tmp/kpp-containers}
 rootfs=$work/rootfs
