@@ -12,7 +12,7 @@ import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../../ops/etl.mjs';
 import { composeContainers } from '../../platform/compose.mjs';
-import { down } from '../../platform/lifecycle.mjs';
+import { down, up } from '../../platform/lifecycle.mjs';
 import {
   cli,
   dist,
@@ -86,8 +86,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await compose(['down', '-v', '--remove-orphans']);
   fs.rmSync(dir, { recursive: true, force: true });
+  // The other test files expect the native platform up, as the global setup left it.
+  await up(config, { log: () => {} });
   console.log(`\ndocker compose (${process.env.DOCKER_HOST ? 'DOCKER_HOST' : 'podman'})\n${report.join('\n')}`);
-}, 300_000);
+}, 600_000);
 
 async function rowsLanded() {
   const db = pgClient(config);
