@@ -9,9 +9,9 @@
 import { $ } from 'zx';
 import { table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
-import { pgClient } from '#lib/pg.mjs';
 import { delay } from '#lib/procs.mjs';
 import { down } from '../platform/lifecycle.mjs';
+import { rowsLanded } from './lib.mjs';
 
 $.verbose = false;
 const ROWS = 527_040;
@@ -21,19 +21,8 @@ $.env = { ...process.env, ...(podman ? { DOCKER_HOST: 'unix:///run/podman/podman
 const seconds = (t0) => (Date.now() - t0) / 1000;
 const rows = [];
 
-async function rowsLanded() {
-  const db = pgClient(config);
-  try {
-    await db.connect();
-    return Number((await db.query('select count(*)::int as n from synthetic_data')).rows[0].n);
-  } catch {
-    return -1;
-  } finally {
-    await db.end().catch(() => {});
-  }
-}
 async function waitYear(t0, timeoutMs = 900_000) {
-  while ((await rowsLanded()) < ROWS) {
+  while ((await rowsLanded(config)) < ROWS) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`the year did not land within ${timeoutMs / 1000} s`);
     await delay(250);
   }

@@ -12,6 +12,23 @@ import { runEtl } from '../ops/etl.mjs';
 /** @typedef {import('#lib/config.mjs').Config} Config */
 
 /**
+ * Rows in synthetic_data now, -1 while PostgreSQL does not answer (a stack
+ * starting, a container restarting): for loops that poll a load.
+ * @param {Config} config
+ */
+export async function rowsLanded(config) {
+  const db = pgClient(config);
+  try {
+    await db.connect();
+    return Number((await db.query('select count(*)::int as n from synthetic_data')).rows[0].n);
+  } catch {
+    return -1;
+  } finally {
+    await db.end().catch(() => {});
+  }
+}
+
+/**
  * Empties the pipeline: connector, topics, its consumer group, tables, the
  * producer's checkpoints. Then applies the connector again. Destructive: only
  * benchmarks call it, and they say so first.

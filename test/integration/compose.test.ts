@@ -11,6 +11,7 @@ import { config, ROOT } from '#lib/config.mjs';
 import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../../ops/etl.mjs';
+import { rowsLanded as countRows } from '../../bench/lib.mjs';
 import { composeContainers } from '../../platform/compose.mjs';
 import { down, up } from '../../platform/lifecycle.mjs';
 import {
@@ -28,6 +29,7 @@ import {
 const ROWS = 527_040;
 const PODMAN_SOCKET = '/run/podman/podman.sock';
 const report: string[] = [];
+const rowsLanded = () => countRows(config);
 
 /**
  * What docker needs to reach the engine: Docker's own, or podman's socket with
@@ -90,18 +92,6 @@ afterAll(async () => {
   await up(config, { log: () => {} });
   console.log(`\ndocker compose (${process.env.DOCKER_HOST ? 'DOCKER_HOST' : 'podman'})\n${report.join('\n')}`);
 }, 600_000);
-
-async function rowsLanded() {
-  const db = pgClient(config);
-  try {
-    await db.connect();
-    return Number((await db.query('select count(*)::int as n from synthetic_data')).rows[0].n);
-  } catch {
-    return -1;
-  } finally {
-    await db.end().catch(() => {});
-  }
-}
 
 async function sinkLag() {
   const admin = kafkaAdmin(config);
