@@ -89,7 +89,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
   // The other test files expect the native platform up, as the global setup left it.
   await up(config, { log: () => {} });
-  console.log(`\ndocker compose (${process.env.DOCKER_HOST ? 'DOCKER_HOST' : 'podman'})\n${report.join('\n')}`);
+  console.log(`\ndocker compose on ${dockerEnv().DOCKER_HOST?.includes('podman') ? 'podman' : 'Docker'}\n${report.join('\n')}`);
 }, 600_000);
 
 async function sinkLag() {
