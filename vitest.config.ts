@@ -12,7 +12,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['lib/**/*.test.ts', 'dataset/**/*.test.ts', 'producer/**/*.test.ts', 'platform/**/*.test.ts', 'ops/**/*.test.ts'],
+          include: [
+            'lib/**/*.test.ts',
+            'dataset/**/*.test.ts',
+            'producer/**/*.test.ts',
+            'platform/**/*.test.ts',
+            'ops/**/*.test.ts',
+            'dashboard/**/*.test.ts',
+          ],
         },
       },
       {
