@@ -109,6 +109,10 @@ export function buildConfig(defaults, env, root) {
       groupId: str('CONNECT_GROUP_ID'),
       url: url('CONNECT_URL') ?? `http://127.0.0.1:${port('CONNECT_PORT')}`,
     },
+    dashboard: {
+      port: port('DASHBOARD_PORT'),
+      url: `http://127.0.0.1:${port('DASHBOARD_PORT')}`,
+    },
     sink: {
       /** The connector's name is its file's: connect/<name>.json. */
       connector: SINK_CONNECTOR,

@@ -20,6 +20,7 @@ const defaults = {
   REGISTRY_DB_USER: 'registry',
   REGISTRY_DB_PASSWORD: 'pw',
   CONNECT_PORT: '8083',
+  DASHBOARD_PORT: '8090',
   CONNECT_HEAP: '-Xmx768m',
   CONNECT_GROUP_ID: 'g',
   PG_HOST: '127.0.0.1',
