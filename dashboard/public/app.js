@@ -48,61 +48,113 @@ async function getJson(url) {
   return body;
 }
 
-let loading = null;
-let wanted = null;
-/** Loads candles and sales for [from, to] (seconds), or the whole table. */
-async function load(range) {
-  wanted = range;
-  if (loading) return;
-  while (wanted !== undefined) {
-    const r = wanted;
-    wanted = undefined;
-    const bars = Math.max(200, Math.min(5000, Math.round(candleEl.clientWidth * 1.5)));
-    const q = r ? `from=${Math.floor(r.from)}&to=${Math.ceil(r.to)}&maxBars=${bars}` : `maxBars=${bars}`;
-    loading = Promise.all([getJson(`/api/candles?${q}`), getJson(`/api/sales?${q}`)]);
-    try {
-      const [c, s] = await loading;
-      series.setData(c.bars);
-      sales.setData([s.time, s.avg, s.min, s.max]);
-      state.candles = c.bars.length;
-      state.candleMinutes = c.minutes;
-      document.getElementById('candle-width').textContent = c.minutes > 10 ? `(merged to ${c.minutes} minutes at this zoom)` : '';
-      document.getElementById('sales-width').textContent = s.minutes > 20 ? `(merged to ${s.minutes} minutes at this zoom)` : '';
-      const last = c.bars.at(-1);
-      if (last && !r) {
-        state.lastClose = last.close;
-        setTile('t-close', fmt(last.close, 2));
-      }
-      if (!r && !state.fitted) {
-        chart.timeScale().fitContent();
-        state.fitted = true;
-      }
-    } catch (err) {
-      document.getElementById('note').textContent = `data: ${err.message}`;
-    } finally {
-      loading = null;
-    }
+// The whole table at a coarse width (base), and the zoomed-in part at a finer
+// one (detail) when the view holds few coarse bars: the chart draws base
+// outside the detail's range and detail inside, so the whole year stays there
+// to pan to while the part in view is exact.
+const ORIGIN = 946684800; // the server's bucket origin, 2000-01-01, in seconds
+const FEW_BARS = 300;
+let base = null;
+let detail = null;
+let applying = false;
+const barCount = () => Math.max(300, Math.min(5000, Math.round(candleEl.clientWidth * 1.5)));
+
+function merged() {
+  const c = !detail
+    ? base.candles.bars
+    : [
+        ...base.candles.bars.filter((b) => b.time < detail.from),
+        ...detail.candles.bars,
+        ...base.candles.bars.filter((b) => b.time >= detail.to),
+      ];
+  const cols = [[], [], [], []];
+  const add = (s, keep) => s.time.forEach((t, i) => keep(t) && [t, s.avg[i], s.min[i], s.max[i]].forEach((v, j) => cols[j].push(v)));
+  if (!detail) add(base.sales, () => true);
+  else {
+    add(base.sales, (t) => t < detail.from);
+    add(detail.sales, () => true);
+    add(base.sales, (t) => t >= detail.to);
   }
-  state.ready = true;
+  return { candles: c, sales: cols };
 }
 
-// Zoom and pan: fetch the visible range again (debounced), and keep the sales axis in step.
+function draw() {
+  const view = chart.timeScale().getVisibleRange();
+  const { candles, sales: band } = merged();
+  applying = true;
+  series.setData(candles);
+  sales.setData(band);
+  if (view && state.fitted) chart.timeScale().setVisibleRange(view);
+  else {
+    chart.timeScale().fitContent();
+    state.fitted = true;
+  }
+  applying = false;
+  // uPlot rescales to its data on setData: back to the candles' view.
+  const shown = chart.timeScale().getVisibleRange();
+  if (shown) sales.setScale('x', { min: Number(shown.from), max: Number(shown.to) });
+  state.candles = candles.length;
+  state.candleMinutes = (detail ?? base).candles.minutes;
+  const width = (detail ?? base).candles.minutes;
+  document.getElementById('candle-width').textContent = width > 10 ? `(merged to ${width} minutes at this zoom)` : '';
+  const last = base.candles.bars.at(-1);
+  if (last) {
+    state.lastClose = last.close;
+    setTile('t-close', fmt(last.close, 2));
+  }
+}
+
+const fetchRange = async (from, to) => {
+  const q = from === null ? `maxBars=${barCount()}` : `from=${from}&to=${to}&maxBars=${barCount()}`;
+  const [candles, band] = await Promise.all([getJson(`/api/candles?${q}`), getJson(`/api/sales?${q}`)]);
+  return { from, to, candles, sales: band };
+};
+
+/** Fetches the base and, when zoomed in, the detail around the view; then draws. */
+async function refresh() {
+  try {
+    base = await fetchRange(null, null);
+    const view = chart.timeScale().getVisibleRange();
+    const step = base.candles.minutes * 60;
+    if (view && state.fitted && (Number(view.to) - Number(view.from)) / step < FEW_BARS) {
+      const span = Number(view.to) - Number(view.from);
+      const from = ORIGIN + Math.floor((Number(view.from) - span - ORIGIN) / step) * step;
+      const to = ORIGIN + Math.ceil((Number(view.to) + span - ORIGIN) / step) * step;
+      detail = detail && detail.from === from && detail.to === to && !state.live ? detail : await fetchRange(from, to);
+    } else detail = null;
+    draw();
+    state.ready = true;
+  } catch (err) {
+    document.getElementById('note').textContent = `data: ${err.message}`;
+  }
+}
+
+let running = null;
+let again = false;
+/** One refresh at a time; a request meanwhile runs once more after it. */
+function schedule() {
+  if (running) {
+    again = true;
+    return;
+  }
+  running = refresh().finally(() => {
+    running = null;
+    if (again) {
+      again = false;
+      schedule();
+    }
+  });
+}
+
+// Zoom and pan: the sales axis follows at once; finer data follows the view (debounced).
 let debounce = null;
 chart.timeScale().subscribeVisibleTimeRangeChange((range) => {
   if (!range) return;
   sales.setScale('x', { min: Number(range.from), max: Number(range.to) });
+  if (applying) return;
   clearTimeout(debounce);
-  debounce = setTimeout(() => {
-    const span = Number(range.to) - Number(range.from);
-    if (state.ready) void loadVisible(Number(range.from) - span, Number(range.to) + span);
-  }, 400);
+  debounce = setTimeout(schedule, 300);
 });
-let visible = null;
-async function loadVisible(from, to) {
-  if (visible && Math.abs(visible.from - from) < 1 && Math.abs(visible.to - to) < 1) return;
-  visible = { from, to };
-  await load({ from, to });
-}
 
 function showHealth(h) {
   state.health = h;
@@ -138,12 +190,12 @@ events.onmessage = (e) => {
   showHealth(h);
   // New rows: the newest candles grow, without a reload.
   const rows = h.postgres.ok ? h.postgres.value.rows : null;
-  if (state.ready && rows !== null && rows !== lastRows && lastRows !== null) void refreshNewest();
+  if (state.ready && rows !== null && rows !== lastRows && lastRows !== null) {
+    state.live = true;
+    schedule();
+  }
   lastRows = rows;
 };
 events.onerror = () => setTile('t-rows', 'dashboard server down', true);
 
-// The view again, as it is zoomed: new buckets appear and the newest grow.
-const refreshNewest = () => load(visible);
-
-void load(null);
+schedule();
