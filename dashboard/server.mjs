@@ -79,6 +79,8 @@ export function createDashboard(config, { log = () => {} } = {}) {
       return res.end(file.body);
     }
     if (url.pathname === '/favicon.ico') return res.writeHead(204).end();
+    // What `platform:up` and `npm run dashboard` ask to know the port is ours.
+    if (url.pathname === '/api/ping') return json(res, 200, { dashboard: 'kafka-pg-pipeline' });
     if (url.pathname === '/api/health/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       if (latest) res.write(`data: ${latest}\n\n`);
@@ -106,7 +108,7 @@ export function createDashboard(config, { log = () => {} } = {}) {
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(config.dashboard.port, '127.0.0.1', () => resolve(config.dashboard.url));
+        server.listen(config.dashboard.port, config.dashboard.host, () => resolve(config.dashboard.url));
       }),
     close: async () => {
       if (timer) clearTimeout(timer);

@@ -31,3 +31,11 @@ export function parseFlags(options, usage) {
     throw new UsageError(usage ? `${/** @type {Error} */ (err).message}\n${usage}` : /** @type {Error} */ (err).message);
   }
 }
+
+/**
+ * A value as a table shows it: times as ISO-8601, fractions to at most 4
+ * decimals (102.65500000000002 shows as 102.655), the rest as text. Pure.
+ * @param {unknown} v
+ */
+export const cell = (v) =>
+  v instanceof Date ? v.toISOString() : typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toFixed(4))) : String(v);

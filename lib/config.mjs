@@ -110,6 +110,8 @@ export function buildConfig(defaults, env, root) {
       url: url('CONNECT_URL') ?? `http://127.0.0.1:${port('CONNECT_PORT')}`,
     },
     dashboard: {
+      /** 127.0.0.1 natively; a container listens on all its interfaces, published on the host's loopback. */
+      host: env.DASHBOARD_HOST || defaults.DASHBOARD_HOST || '127.0.0.1',
       port: port('DASHBOARD_PORT'),
       url: `http://127.0.0.1:${port('DASHBOARD_PORT')}`,
     },

@@ -10,6 +10,7 @@ import { acquireLock } from '#lib/lock.mjs';
 import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs.mjs';
 import { COMPOSE_PROJECT, composeContainers, stackRunning } from './compose.mjs';
 import { connectService } from './connect.mjs';
+import { dashboardService } from './dashboard.mjs';
 import { fetchPlatform } from './fetch.mjs';
 import { kafkaService } from './kafka.mjs';
 import { postgresService } from './postgres.mjs';
@@ -22,7 +23,7 @@ export { ourPids } from './service.mjs';
 /** @typedef {import('./service.mjs').Service} Service */
 
 /** In start order. */
-const SERVICES = [postgresService, kafkaService, registryService, connectService, watchdogService];
+const SERVICES = [postgresService, kafkaService, registryService, connectService, watchdogService, dashboardService];
 
 /** @param {Config} config @returns {Service[]} in start order */
 export const services = (config) => SERVICES.map((make) => make(config));

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { $ } from 'zx';
-import { table } from '#lib/cli.mjs';
+import { cell, table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { UserError, main } from '#lib/errors.mjs';
 import { consumerLag, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
@@ -179,7 +179,7 @@ async function report() {
       console.log(
         table(
           columns,
-          rows.map((r) => columns.map((c) => (r[c] instanceof Date ? r[c].toISOString() : String(r[c])))),
+          rows.map((r) => columns.map((c) => cell(r[c]))),
         ),
       );
     };
@@ -204,6 +204,7 @@ async function report() {
   const { pg } = config;
   console.log(`
 The pipeline is running. Explore:
+  ${config.dashboard.url}    # the live dashboard: candles, sales, pipeline health
   psql -h ${pg.host} -p ${pg.port} -U ${pg.adminUser} -d ${pg.database}      # password: PG_ADMIN_PASSWORD in .env
       SELECT * FROM synthetic_data;  SELECT * FROM stock_price_summary;  SELECT * FROM sales_trend_summary;
   curl -s ${config.connect.url}/connectors/${config.sink.connector}/status

@@ -68,7 +68,15 @@ function merged() {
         ...base.candles.bars.filter((b) => b.time >= detail.to),
       ];
   const cols = [[], [], [], []];
-  const add = (s, keep) => s.time.forEach((t, i) => keep(t) && [t, s.avg[i], s.min[i], s.max[i]].forEach((v, j) => cols[j].push(v)));
+  const add = (s, keep) => {
+    s.time.forEach((t, i) => {
+      if (!keep(t)) return;
+      cols[0].push(t);
+      cols[1].push(s.avg[i]);
+      cols[2].push(s.min[i]);
+      cols[3].push(s.max[i]);
+    });
+  };
   if (!detail) add(base.sales, () => true);
   else {
     add(base.sales, (t) => t < detail.from);
@@ -98,6 +106,7 @@ function draw() {
   const width = (detail ?? base).candles.minutes;
   document.getElementById('candle-width').textContent = width > 10 ? `(merged to ${width} minutes at this zoom)` : '';
   const last = base.candles.bars.at(-1);
+  state.lastTime = last?.time ?? null;
   if (last) {
     state.lastClose = last.close;
     setTile('t-close', fmt(last.close, 2));
@@ -183,18 +192,18 @@ function showHealth(h) {
   );
 }
 
-let lastRows = null;
+// New rows or a summary refresh: the view again, so the newest candles grow without a reload.
+let lastSeen = null;
 const events = new EventSource('/api/health/stream');
 events.onmessage = (e) => {
   const h = JSON.parse(e.data);
   showHealth(h);
-  // New rows: the newest candles grow, without a reload.
-  const rows = h.postgres.ok ? h.postgres.value.rows : null;
-  if (state.ready && rows !== null && rows !== lastRows && lastRows !== null) {
+  const seen = h.postgres.ok ? `${h.postgres.value.rows} ${h.postgres.value.summaryRefreshed}` : null;
+  if (state.ready && seen !== null && lastSeen !== null && seen !== lastSeen) {
     state.live = true;
     schedule();
   }
-  lastRows = rows;
+  lastSeen = seen;
 };
 events.onerror = () => setTile('t-rows', 'dashboard server down', true);
 

@@ -7,7 +7,7 @@ import { portTaken, readText } from '#lib/procs.mjs';
 import { ourPids } from '../../platform/lifecycle.mjs';
 import { cli, uniqueName } from './helpers.js';
 
-const SERVICES = ['postgres', 'kafka', 'registry', 'connect', 'watchdog'];
+const SERVICES = ['postgres', 'kafka', 'registry', 'connect', 'watchdog', 'dashboard'];
 const PORTS = [
   config.pg.port,
   config.kafka.port,
@@ -15,6 +15,7 @@ const PORTS = [
   config.registry.port,
   config.registry.managementPort,
   config.connect.port,
+  config.dashboard.port,
 ];
 
 describe('platform life cycle', () => {

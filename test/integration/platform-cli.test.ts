@@ -29,6 +29,7 @@ async function freePorts() {
     REGISTRY_PORT: String(await freePort()),
     REGISTRY_MANAGEMENT_PORT: String(await freePort()),
     CONNECT_PORT: String(await freePort()),
+    DASHBOARD_PORT: String(await freePort()),
   };
 }
 
@@ -156,7 +157,8 @@ describe('the real platform', () => {
   it('is what status reports as ready', async () => {
     const res = await cli('platform.mjs', ['status'], {}, 30_000);
     expect(res.code, res.stdout).toBe(0);
-    for (const name of ['postgres', 'kafka', 'registry', 'connect', 'watchdog']) expect(res.stdout).toMatch(new RegExp(`${name} .* ready`));
+    for (const name of ['postgres', 'kafka', 'registry', 'connect', 'watchdog', 'dashboard'])
+      expect(res.stdout).toMatch(new RegExp(`${name} .* ready`));
     expect(res.stdout).toContain(config.registry.ccompatUrl);
   });
 });
