@@ -67,13 +67,32 @@ export async function withKafkaAdmin(config, fn) {
 
 /**
  * Creates a topic unless it exists and returns its partition count (an
- * existing topic keeps the count it has).
- * @param {kafkajs.Admin} admin @param {string} topic @param {number} partitions
+ * existing topic keeps the count it has), once every partition has a leader.
+ * @param {kafkajs.Admin} admin @param {string} topic @param {number} partitions @param {{ timeoutMs?: number }} [opts]
  */
-export async function ensureTopic(admin, topic, partitions) {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
-  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-  return meta.topics[0].partitions.length;
+export async function ensureTopic(admin, topic, partitions, { timeoutMs = 30_000 } = {}) {
+  // A topic just created may be unknown to the broker's metadata for a moment
+  // ("This server does not host this topic-partition"): wait for its leaders.
+  const settling = (/** @type {any} */ err) => ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(err?.type);
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } catch (err) {
+    if (!settling(err)) throw err;
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const parts = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions;
+      if (parts.length > 0 && parts.every((p) => p.leader >= 0)) return parts.length;
+    } catch (err) {
+      if (!settling(err) || Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline)
+      throw new UserError(
+        `topic ${topic} has no leader ${timeoutMs / 1000} s after it was created: is Kafka up? (\`npm run platform:status\`)`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /**
