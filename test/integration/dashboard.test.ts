@@ -6,11 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '#lib/config.mjs';
+import { config, loadConfig, ROOT } from '#lib/config.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { writeDataset } from '../../dataset/generate.js';
 import { runEtl } from '../../ops/etl.mjs';
-import { dist, pipelineReady, tempDir, until } from './helpers.js';
+import { createDashboard } from '../../dashboard/server.mjs';
+import { dist, freePort, pipelineReady, tempDir, until } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** What the page keeps for tests on window.__dashboard (dashboard/public/app.js). */
@@ -160,6 +161,38 @@ describe('the dashboard', () => {
     );
     await page.close();
   }, 180_000);
+
+  it('shows a part that is down as down, with why, while the rest still report', async () => {
+    // A dashboard of its own whose Connect and Kafka are nowhere: PostgreSQL still answers.
+    const lonely = loadConfig(ROOT, {
+      ...process.env,
+      DASHBOARD_PORT: String(await freePort()),
+      CONNECT_URL: `http://127.0.0.1:${await freePort()}`,
+      KAFKA_BOOTSTRAP_SERVERS: `127.0.0.1:${await freePort()}`,
+    });
+    const dashboard = createDashboard(lonely);
+    const url = await dashboard.listen();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    try {
+      await page.goto(url);
+      await page.waitForFunction(() => (window as unknown as Win).__dashboard?.health, null, { timeout: 60_000 });
+      const tiles = await page.evaluate(() =>
+        Object.fromEntries(
+          ['t-rows', 't-lag', 't-tasks'].map((id) => {
+            const el = document.getElementById(id)!;
+            return [id, { down: el.classList.contains('down'), text: el.querySelector('[data-value]')?.textContent ?? '' }];
+          }),
+        ),
+      );
+      expect(tiles['t-tasks']).toEqual({ down: true, text: expect.stringMatching(/^Connect down: Kafka Connect is not reachable/) });
+      expect(tiles['t-lag']).toEqual({ down: true, text: expect.stringMatching(/^Kafka down: /) });
+      expect(tiles['t-rows'].down).toBe(false);
+      expect(Number(tiles['t-rows'].text.replace(/,/g, ''))).toBeGreaterThan(0);
+    } finally {
+      await page.close();
+      await dashboard.close();
+    }
+  }, 120_000);
 
   it('answers bad parameters with 400 and a sentence, never database text', async () => {
     for (const q of ["from=1';select 1", 'maxBars=0', 'from=200&to=100']) {
