@@ -3,8 +3,8 @@
 // its own, so a service that is down shows as down (with why) while the others
 // still report. Reads as the read-only role; Kafka and Connect as clients.
 import { assessStatus, connectorStatus } from '#lib/connect.mjs';
-import { consumerLag, groupRange, kafkaAdmin } from '#lib/kafka.mjs';
-import { roleClient } from '#lib/pg.mjs';
+import { consumerLag, withKafkaAdmin } from '#lib/kafka.mjs';
+import { withPg } from '#lib/pg.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 
@@ -23,10 +23,8 @@ async function fact(read) {
 }
 
 /** @param {Config} config */
-async function tableFacts(config) {
-  const db = roleClient(config, 'reader');
-  await db.connect();
-  try {
+function postgresFacts(config) {
+  return withPg(config, 'reader', async (db) => {
     const {
       rows: [r],
     } = await db.query(`
@@ -45,29 +43,22 @@ async function tableFacts(config) {
       summaryBehindMinutes: r.newest_raw && r.stock_end ? Math.max(0, (r.newest_raw - r.stock_end) / 60_000) : null,
       latencyMs: r.latency_ms ? { p50: r.latency_ms[0], p99: r.latency_ms[1] } : null,
     };
-  } finally {
-    await db.end().catch(() => {});
-  }
+  });
 }
 
 /** @param {Config} config */
-async function kafkaFacts(config) {
-  const admin = kafkaAdmin(config);
-  await admin.connect();
-  try {
+function kafkaFacts(config) {
+  return withKafkaAdmin(config, async (admin) => {
     const topics = await admin.listTopics();
-    /** @param {string} topic @param {string} group */
-    const waiting = async (topic, group) =>
-      topics.includes(topic) ? (await groupRange(admin, topic, group)).reduce((n, r) => n + r.to - r.from, 0) : 0;
+    /** What `group` has still to read of `topic`, 0 for a topic not made yet. @param {string} topic @param {string} group */
+    const unread = async (topic, group) => (topics.includes(topic) ? consumerLag(admin, topic, group) : 0);
     const { topic, dlqTopic, rejectedTopic, replayGroups } = config.pipeline;
     return {
       lag: topics.includes(topic) ? await consumerLag(admin, topic, config.sink.group) : null,
-      dlq: await waiting(dlqTopic, replayGroups.dlq),
-      rejected: await waiting(rejectedTopic, replayGroups.rejected),
+      dlq: await unread(dlqTopic, replayGroups.dlq),
+      rejected: await unread(rejectedTopic, replayGroups.rejected),
     };
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  });
 }
 
 /** @param {Config} config */
@@ -85,7 +76,7 @@ async function connectorFacts(config) {
 export async function readHealth(config, previous) {
   const at = Date.now();
   const [tables, kafka, connector] = await Promise.all([
-    fact(() => tableFacts(config)),
+    fact(() => postgresFacts(config)),
     fact(() => kafkaFacts(config)),
     fact(() => connectorFacts(config)),
   ]);

@@ -4,6 +4,7 @@
 // were errors.
 import kafkajs from 'kafkajs';
 import { UserError } from './errors.mjs';
+import { delay } from './procs.mjs';
 
 /** @typedef {import('./config.mjs').Config} Config */
 
@@ -91,7 +92,7 @@ export async function ensureTopic(admin, topic, partitions, { timeoutMs = 30_000
       throw new UserError(
         `topic ${topic} has no leader ${timeoutMs / 1000} s after it was created: is Kafka up? (\`npm run platform:status\`)`,
       );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await delay(200);
   }
 }
 
