@@ -10,14 +10,15 @@ import { $ } from 'zx';
 import { table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { delay } from '#lib/procs.mjs';
+import { dockerClientEnv } from '../platform/compose.mjs';
 import { down } from '../platform/lifecycle.mjs';
 import { rowsLanded } from './lib.mjs';
 
 $.verbose = false;
 const ROWS = 527_040;
 const log = (line) => console.error(`[bench:compose] ${line}`);
-const podman = !process.env.DOCKER_HOST && !(await import('node:fs')).existsSync('/var/run/docker.sock');
-$.env = { ...process.env, ...(podman ? { DOCKER_HOST: 'unix:///run/podman/podman.sock', DOCKER_BUILDKIT: '0' } : {}) };
+$.env = dockerClientEnv(process.env);
+const podman = Boolean($.env.DOCKER_HOST?.includes('podman'));
 const seconds = (t0) => (Date.now() - t0) / 1000;
 const rows = [];
 

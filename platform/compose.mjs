@@ -16,6 +16,18 @@ export function dockerSockets(env) {
 }
 
 /**
+ * The environment the docker CLI needs to reach an engine: Docker's own as
+ * set up, or podman's socket with the classic builder (BuildKit would pull its
+ * own image from Docker Hub, which podman machines here cannot reach). Pure.
+ * @param {NodeJS.ProcessEnv} env @param {(file: string) => boolean} [exists]
+ */
+export function dockerClientEnv(env, exists = fs.existsSync) {
+  const host = env.DOCKER_HOST ?? (exists('/var/run/docker.sock') ? undefined : 'unix:///run/podman/podman.sock');
+  if (!host) return env;
+  return { ...env, DOCKER_HOST: host, ...(host.includes('podman') ? { DOCKER_BUILDKIT: '0' } : {}) };
+}
+
+/**
  * A container's state as `status` names a service's: ready, starting, down. Pure.
  * @param {{ State?: string, Status?: string }} c
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerState, dockerSockets, stackRunning } from './compose.mjs';
+import { containerState, dockerClientEnv, dockerSockets, stackRunning } from './compose.mjs';
 
 describe('the compose stack as the native platform sees it', () => {
   it('asks the socket DOCKER_HOST names first, then the usual ones', () => {
@@ -18,5 +18,13 @@ describe('the compose stack as the native platform sees it', () => {
     expect(stackRunning(null)).toBe(false);
     expect(stackRunning([{ state: 'done' }, { state: 'down' }])).toBe(false);
     expect(stackRunning([{ state: 'done' }, { state: 'starting' }])).toBe(true);
+  });
+});
+
+describe('the docker client environment', () => {
+  it('keeps a DOCKER_HOST or Docker socket as it is, else names podman with the classic builder', () => {
+    expect(dockerClientEnv({ DOCKER_HOST: 'tcp://h:2375' }, () => false)).toEqual({ DOCKER_HOST: 'tcp://h:2375' });
+    expect(dockerClientEnv({}, (f) => f === '/var/run/docker.sock')).toEqual({});
+    expect(dockerClientEnv({}, () => false)).toEqual({ DOCKER_HOST: 'unix:///run/podman/podman.sock', DOCKER_BUILDKIT: '0' });
   });
 });

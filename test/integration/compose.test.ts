@@ -11,7 +11,7 @@ import { config, ROOT } from '#lib/config.mjs';
 import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { rowsLanded as countRows } from '../../bench/lib.mjs';
-import { composeContainers } from '../../platform/compose.mjs';
+import { composeContainers, dockerClientEnv } from '../../platform/compose.mjs';
 import { down, up } from '../../platform/lifecycle.mjs';
 import {
   cli,
@@ -26,19 +26,10 @@ import {
 } from './helpers.js';
 
 const ROWS = 527_040;
-const PODMAN_SOCKET = '/run/podman/podman.sock';
 const report: string[] = [];
 const rowsLanded = () => countRows(config);
 
-/**
- * What docker needs to reach the engine: Docker's own, or podman's socket with
- * the classic builder (BuildKit would pull its own image from Docker Hub).
- */
-function dockerEnv(): NodeJS.ProcessEnv {
-  const host = process.env.DOCKER_HOST ?? (fs.existsSync('/var/run/docker.sock') ? undefined : `unix://${PODMAN_SOCKET}`);
-  if (!host) return process.env;
-  return { ...process.env, DOCKER_HOST: host, ...(host.includes('podman') ? { DOCKER_BUILDKIT: '0' } : {}) };
-}
+const dockerEnv = () => dockerClientEnv(process.env);
 
 /** Runs a command to its end; its output is kept for the assertion's message. */
 function sh(cmd: string, args: string[], timeoutMs: number, env = dockerEnv()) {
