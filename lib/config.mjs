@@ -58,10 +58,38 @@ export function buildConfig(defaults, env, root) {
     return n;
   };
 
+  /** An optional key: unset and empty are the same. @param {string} key */
+  const opt = (key) => {
+    const value = env[key] ?? defaults[key];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  /** @template {string} T @param {string} key @param {readonly T[]} allowed @param {T} fallback @returns {T} */
+  const oneOf = (key, allowed, fallback) => {
+    const raw = opt(key);
+    if (raw === undefined) return fallback;
+    const found = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
+    if (!found) throw new ConfigError(`${key}=${raw} is not one of ${allowed.join(', ')}: fix it in .env or the environment`);
+    return found;
+  };
+
   const cacheDir = path.resolve(root, str('CACHE_DIR'));
   const stateDir = path.resolve(root, env.STATE_DIR || defaults.STATE_DIR || str('CACHE_DIR'));
   const kafkaHost = str('KAFKA_HOST');
   const pgHost = str('PG_HOST');
+  const platform = oneOf('PLATFORM', /** @type {const} */ (['local', 'external']), 'local');
+  const local = platform === 'local';
+  const kafkaSecurity = kafkaSecurityConfig({ opt, oneOf, local, root, stateDir });
+  const nodes = kafkaNodes({ local, count: (key) => (opt(key) === undefined ? 1 : count(key)), port, host: kafkaHost });
+  const brokers = bootstrapList(opt('KAFKA_BOOTSTRAP_SERVERS')) ?? nodes.map((n) => `${kafkaHost}:${n.port}`);
+  if (!local) {
+    const missing = ['KAFKA_BOOTSTRAP_SERVERS', 'SCHEMA_REGISTRY_URL', 'CONNECT_URL'].filter((key) => !opt(key));
+    if (missing.length > 0)
+      throw new ConfigError(
+        `PLATFORM=external needs ${missing.join(', ')}: set them to your cluster's endpoints (README: "Run it on your cluster")`,
+      );
+  }
+  // Local replication: up to 3 copies, writes acknowledged by all but one.
+  const replication = local ? Math.min(3, nodes.length) : -1;
   // Endpoints named as Confluent's clients name them; unset, the local
   // platform's on 127.0.0.1 (inside the compose network they name services).
   /** @param {string} key */
@@ -82,18 +110,29 @@ export function buildConfig(defaults, env, root) {
     logDir: path.join(stateDir, 'logs'),
     dataDir: path.join(stateDir, 'data'),
     readyTimeoutMs: seconds('READY_TIMEOUT_S') * 1000,
+    /** `local`: the project runs its own services; `external`: it only checks and uses the endpoints. */
+    platform,
     kafka: {
       host: kafkaHost,
       port: port('KAFKA_PORT'),
       controllerPort: port('KAFKA_CONTROLLER_PORT'),
       heap: str('KAFKA_HEAP'),
-      bootstrap: env.KAFKA_BOOTSTRAP_SERVERS || defaults.KAFKA_BOOTSTRAP_SERVERS || `${kafkaHost}:${port('KAFKA_PORT')}`,
+      /** The local KRaft nodes (broker and controller each), node ids from 1. */
+      nodes,
+      brokers,
+      /** The brokers as one string, as bootstrap.servers takes them. */
+      bootstrap: brokers.join(','),
+      /** Of the topics we create: -1 leaves it to the cluster's default. */
+      replicationFactor: replication,
+      minInsyncReplicas: replication >= 3 ? 2 : 1,
+      ...kafkaSecurity,
     },
     registry: {
       host: '127.0.0.1',
       port: port('REGISTRY_PORT'),
       managementPort: port('REGISTRY_MANAGEMENT_PORT'),
       heap: str('REGISTRY_HEAP'),
+      ...basicAuth(opt, 'SCHEMA_REGISTRY'),
       javaHome: env.REGISTRY_JAVA_HOME || defaults.REGISTRY_JAVA_HOME || '',
       /** The registry's own root: its v2 API (which the Connect converter reads) lives under it. */
       url: registryCcompat.replace(/\/apis\/ccompat\/v\d+$/, ''),
@@ -108,6 +147,21 @@ export function buildConfig(defaults, env, root) {
       heap: str('CONNECT_HEAP'),
       groupId: str('CONNECT_GROUP_ID'),
       url: url('CONNECT_URL') ?? `http://127.0.0.1:${port('CONNECT_PORT')}`,
+      /**
+       * Local workers of one group, on CONNECT_PORT, +1, ...: two in the
+       * production shape (several brokers or SASL_SSL), else one.
+       */
+      workers: opt('CONNECT_WORKERS')
+        ? count('CONNECT_WORKERS')
+        : nodes.length > 1 || kafkaSecurity.security.protocol === 'SASL_SSL'
+          ? 2
+          : 1,
+      /**
+       * Basic authentication of the REST API: the local platform turns it on
+       * with SASL_SSL (user admin, password generated into credentials/).
+       */
+      auth: Boolean(basicAuth(opt, 'CONNECT').username) || (local && kafkaSecurity.security.protocol === 'SASL_SSL'),
+      ...basicAuth(opt, 'CONNECT', local && kafkaSecurity.security.protocol === 'SASL_SSL' ? 'admin' : undefined),
     },
     dashboard: {
       /** 127.0.0.1 natively; a container listens on all its interfaces, published on the host's loopback. */
@@ -147,6 +201,8 @@ export function buildConfig(defaults, env, root) {
       adminUser: str('PG_ADMIN_USER'),
       adminPassword: str('PG_ADMIN_PASSWORD'),
       binDir: str('PG_BIN_DIR'),
+      /** libpq's sslmode, for every client: ours, the sink's JDBC URL. */
+      sslmode: oneOf('PG_SSLMODE', /** @type {const} */ (['disable', 'require', 'verify-ca', 'verify-full']), 'disable'),
       /** Role names are fixed by migrations/; only their passwords are configuration. */
       roles: {
         sink: { user: 'pipeline_sink', password: str('PG_SINK_PASSWORD') },
@@ -156,6 +212,117 @@ export function buildConfig(defaults, env, root) {
     },
   };
   return config;
+}
+
+/**
+ * `<prefix>_USERNAME` and `<prefix>_PASSWORD` (also read as
+ * `<prefix>_URL_USERNAME`, `<prefix>_URL_PASSWORD`).
+ * @param {(key: string) => string | undefined} opt @param {string} prefix @param {string} [localUser]
+ * @returns {{ username: string | undefined, password: string | undefined }}
+ */
+function basicAuth(opt, prefix, localUser) {
+  const username = opt(`${prefix}_USERNAME`) ?? opt(`${prefix}_URL_USERNAME`);
+  const password = opt(`${prefix}_PASSWORD`) ?? opt(`${prefix}_URL_PASSWORD`);
+  if (password !== undefined && username === undefined && localUser === undefined)
+    throw new ConfigError(`${prefix}_PASSWORD is set but ${prefix}_USERNAME is not: set both, or neither`);
+  return { username: username ?? localUser, password };
+}
+
+export const SECURITY_PROTOCOLS = /** @type {const} */ (['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']);
+export const SASL_MECHANISMS = /** @type {const} */ (['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']);
+/** The local platform's Kafka users: one each for the scripts (a super user), the producer and Connect. */
+export const LOCAL_KAFKA_USERS = /** @type {const} */ ({ admin: 'admin', producer: 'producer', connect: 'connect' });
+
+/**
+ * The brokers of KAFKA_BOOTSTRAP_SERVERS, each host:port.
+ * @param {string | undefined} raw @returns {string[] | undefined}
+ */
+export function bootstrapList(raw) {
+  if (raw === undefined) return undefined;
+  const list = raw
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  const bad = list.find((b) => !/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):\d{1,5}$/.test(b));
+  if (list.length === 0 || bad !== undefined)
+    throw new ConfigError(
+      `KAFKA_BOOTSTRAP_SERVERS=${raw} is not a comma-separated list of host:port${bad ? ` (${bad})` : ''}: e.g. broker1:9092,broker2:9092`,
+    );
+  return list;
+}
+
+/**
+ * The local KRaft nodes: node i listens on KAFKA_PORT + 2(i-1) and its
+ * controller on KAFKA_CONTROLLER_PORT + 2(i-1), so 9092/9093, 9094/9095, ...
+ * @param {{ local: boolean, count: (key: string) => number, port: (key: string) => number, host: string }} a
+ */
+function kafkaNodes({ local, count, port, host }) {
+  const n = local ? count('KAFKA_BROKERS') : 1;
+  if (n > 5) throw new ConfigError(`KAFKA_BROKERS=${n} is more than this project runs locally (1 to 5): set 1 or 3`);
+  const nodes = Array.from({ length: n }, (_, i) => ({
+    id: i + 1,
+    /** The service's name: kafka, kafka-2, kafka-3. */
+    name: i === 0 ? 'kafka' : `kafka-${i + 1}`,
+    port: port('KAFKA_PORT') + 2 * i,
+    controllerPort: port('KAFKA_CONTROLLER_PORT') + 2 * i,
+  }));
+  const ports = nodes.flatMap((node) => [node.port, node.controllerPort]);
+  if (new Set(ports).size !== ports.length || ports.some((p) => p > 65535))
+    throw new ConfigError(
+      `KAFKA_PORT and KAFKA_CONTROLLER_PORT collide for ${n} nodes at ${host} (node i takes each + 2(i-1)): set them one apart, e.g. 9092 and 9093`,
+    );
+  return nodes;
+}
+
+/**
+ * How clients reach Kafka: protocol, SASL mechanism and identities, CA file.
+ * A password left unset on the local platform is the one it generated
+ * (lib/credentials.mjs reads it when a client needs it).
+ * @param {{ opt: (key: string) => string | undefined, oneOf: <T extends string>(key: string, allowed: readonly T[], fallback: T) => T, local: boolean, root: string, stateDir: string }} a
+ */
+function kafkaSecurityConfig({ opt, oneOf, local, root, stateDir }) {
+  const protocol = oneOf('KAFKA_SECURITY_PROTOCOL', SECURITY_PROTOCOLS, 'PLAINTEXT');
+  const mechanism = oneOf('KAFKA_SASL_MECHANISM', SASL_MECHANISMS, 'SCRAM-SHA-512');
+  const sasl = protocol.startsWith('SASL_');
+  const tls = protocol.endsWith('SSL');
+  if (local && (protocol === 'SSL' || protocol === 'SASL_PLAINTEXT'))
+    throw new ConfigError(
+      `KAFKA_SECURITY_PROTOCOL=${protocol}: the local platform runs PLAINTEXT or SASL_SSL; use ${protocol} with PLATFORM=external`,
+    );
+  if (local && sasl && mechanism === 'PLAIN')
+    throw new ConfigError('KAFKA_SASL_MECHANISM=PLAIN: the local platform creates SCRAM users; set SCRAM-SHA-512 or SCRAM-SHA-256');
+  const admin = {
+    username: opt('KAFKA_SASL_USERNAME') ?? (local ? LOCAL_KAFKA_USERS.admin : undefined),
+    password: opt('KAFKA_SASL_PASSWORD'),
+  };
+  if (sasl && !local && (admin.username === undefined || admin.password === undefined))
+    throw new ConfigError(
+      `KAFKA_SECURITY_PROTOCOL=${protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: set them to your cluster's credentials`,
+    );
+  /** @param {'PRODUCER' | 'CONNECT'} who @param {string} localName */
+  const component = (who, localName) => {
+    const username = opt(`KAFKA_${who}_SASL_USERNAME`);
+    const password = opt(`KAFKA_${who}_SASL_PASSWORD`);
+    if (username !== undefined || password !== undefined) return { username: username ?? admin.username, password };
+    return local ? { username: localName, password: undefined } : admin;
+  };
+  const caFile = opt('KAFKA_SSL_CA_FILE');
+  return {
+    security: {
+      protocol,
+      mechanism,
+      sasl,
+      tls,
+      /** PEM; unset: the local platform's CA, or the system's trust store on an external cluster. */
+      caFile: caFile ? path.resolve(root, caFile) : local && tls ? path.join(stateDir, 'tls', 'ca.pem') : undefined,
+    },
+    /** Who each component is to Kafka (SASL only). */
+    users: {
+      admin,
+      producer: component('PRODUCER', LOCAL_KAFKA_USERS.producer),
+      connect: component('CONNECT', LOCAL_KAFKA_USERS.connect),
+    },
+  };
 }
 
 /** @typedef {ReturnType<typeof buildConfig>} Config */

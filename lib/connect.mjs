@@ -1,5 +1,6 @@
 // @ts-check
 // The Kafka Connect REST API: one client, and what a connector's status means.
+import { basicHeader, connectIdentity } from './credentials.mjs';
 import { UserError } from './errors.mjs';
 
 /** @typedef {import('./config.mjs').Config} Config */
@@ -12,10 +13,14 @@ import { UserError } from './errors.mjs';
  */
 export async function connectApi(config, method, route, body) {
   let res;
+  const who = connectIdentity(config);
+  /** @type {Record<string, string>} */
+  const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+  if (who) headers.authorization = basicHeader(who);
   try {
     res = await fetch(`${config.connect.url}${route}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
@@ -25,6 +30,10 @@ export async function connectApi(config, method, route, body) {
       { cause: err },
     );
   }
+  if (res.status === 401 || res.status === 403)
+    throw new UserError(
+      `Kafka Connect at ${config.connect.url} refused ${who ? `user ${who.username}` : 'a request without credentials'} (HTTP ${res.status}): ${who ? 'check CONNECT_USERNAME and CONNECT_PASSWORD' : 'set CONNECT_USERNAME and CONNECT_PASSWORD'}`,
+    );
   const text = await res.text();
   let json;
   try {

@@ -2,21 +2,105 @@
 // Kafka clients, built one way: kafkajs with its log silenced or routed to
 // a function of ours, so its internals never reach the terminal as if they
 // were errors.
+import fs from 'node:fs';
 import kafkajs from 'kafkajs';
+import { kafkaIdentity } from './credentials.mjs';
 import { UserError } from './errors.mjs';
 import { delay } from './procs.mjs';
 
 /** @typedef {import('./config.mjs').Config} Config */
+/** @typedef {{ brokers: string[], ssl?: import('node:tls').ConnectionOptions | boolean, sasl?: kafkajs.SASLOptions }} KafkaClient where and as whom a client connects */
 
 /**
- * @param {string[]} brokers
- * @param {{ clientId?: string, log?: (line: string) => void, connectionTimeout?: number, retry?: kafkajs.RetryOptions }} [opts]
+ * The brokers, TLS trust and SASL identity of `who`, as kafkajs takes them.
+ * @param {Config} config @param {'admin' | 'producer' | 'connect'} [who] @returns {KafkaClient}
+ */
+export function kafkaClient(config, who = 'admin') {
+  const { security } = config.kafka;
+  /** @type {KafkaClient} */
+  const client = { brokers: config.kafka.brokers };
+  if (security.tls) client.ssl = security.caFile ? { ca: [readCa(config, security.caFile)] } : true;
+  if (security.sasl) {
+    const { username, password } = kafkaIdentity(config, who);
+    const mechanism = /** @type {'plain' | 'scram-sha-256' | 'scram-sha-512'} */ (security.mechanism.toLowerCase());
+    client.sasl = /** @type {kafkajs.SASLOptions} */ ({ mechanism, username, password });
+  }
+  return client;
+}
+
+/** @param {Config} config @param {string} file */
+function readCa(config, file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const fix =
+      config.platform === 'local' && !process.env.KAFKA_SSL_CA_FILE
+        ? '`npm run platform:up` creates it'
+        : "set KAFKA_SSL_CA_FILE to the PEM file of the CA that signed your brokers' certificates";
+    throw new UserError(`cannot read the Kafka CA file ${file} (${/** @type {NodeJS.ErrnoException} */ (err).code}): ${fix}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Node's codes for a certificate it does not trust. */
+const UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** An error and the errors it wraps (kafkajs: originalError; Node: cause). @param {unknown} err */
+function* chain(err) {
+  let e = /** @type {any} */ (err);
+  for (let depth = 0; e && depth < 8; depth++) {
+    yield e;
+    e = e.originalError ?? e.cause;
+  }
+}
+
+/**
+ * What an error of a Kafka client means for the user, when it is one of
+ * trust, credentials or rights: one line with the cause and the fix. Null
+ * for anything else (a broker down, a timeout). Pure.
+ * @param {unknown} err @param {string} [who] whose identity: admin (the scripts), producer or connect
+ */
+export function kafkaAccessProblem(err, who = 'admin') {
+  const keys =
+    who === 'admin'
+      ? 'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'
+      : `KAFKA_${who.toUpperCase()}_SASL_USERNAME/_PASSWORD (or KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)`;
+  for (const e of chain(err)) {
+    const message = String(e.message ?? '');
+    if (e.name === 'KafkaJSSASLAuthenticationError' || /SASL .*authentication failed/i.test(message))
+      return `Kafka refused the ${who}'s credentials (${message}): check ${keys}, and KAFKA_SASL_MECHANISM`;
+    if (UNTRUSTED.has(e.code) || /self[- ]signed certificate|unable to (verify|get local issuer)|certificate has expired/i.test(message))
+      return `Kafka's TLS certificate is not trusted (${message}): set KAFKA_SSL_CA_FILE to the PEM file of the CA that signed the brokers' certificates`;
+    if (/_AUTHORIZATION_FAILED$/.test(String(e.type ?? '')))
+      return `Kafka denied the ${who} (${e.type}: ${message}): grant its user ACLs for the pipeline's topics and groups (README: "Run it on your cluster")`;
+    if (e.name === 'KafkaJSConnectionError' && /wrong version number|packet length too long|EPROTO/i.test(message))
+      return `Kafka's listener does not speak ${'TLS'} (${message}): set KAFKA_SECURITY_PROTOCOL to what the brokers' listener expects`;
+  }
+  return null;
+}
+
+/**
+ * @param {KafkaClient | string[]} client where (and as whom) it connects; a list of brokers means plaintext
+ * @param {{ clientId?: string, log?: (line: string) => void, connectionTimeout?: number, requestTimeout?: number, retry?: kafkajs.RetryOptions }} [opts]
  *   log: where warnings go (none are shown without it)
  */
-export function createKafka(brokers, { clientId = 'kafka-pg-pipeline', log, ...rest } = {}) {
+export function createKafka(client, { clientId = 'kafka-pg-pipeline', log, ...rest } = {}) {
+  const { brokers, ssl, sasl } = Array.isArray(client) ? { brokers: client } : client;
   return new kafkajs.Kafka({
     clientId,
     brokers,
+    ...(ssl ? { ssl } : {}),
+    ...(sasl ? { sasl } : {}),
     logLevel: log ? kafkajs.logLevel.WARN : kafkajs.logLevel.NOTHING,
     ...(log
       ? {
@@ -41,7 +125,19 @@ export function headerText(headers, name) {
 
 /** An admin client of the scripts, not connected. @param {Config} config */
 export function kafkaAdmin(config) {
-  return createKafka([config.kafka.bootstrap], { clientId: 'kafka-pg-pipeline-scripts' }).admin();
+  return createKafka(kafkaClient(config), { clientId: 'kafka-pg-pipeline-scripts' }).admin();
+}
+
+/**
+ * The one line for a Kafka client that could not connect: trust, credentials
+ * or rights when it is one of those, else not reachable.
+ * @param {Config} config @param {unknown} err @param {string} [who]
+ */
+export function kafkaConnectFailure(config, err, who = 'admin') {
+  const fix = config.platform === 'local' ? 'run `npm run platform:up`' : 'check KAFKA_BOOTSTRAP_SERVERS and KAFKA_SECURITY_PROTOCOL';
+  return (
+    kafkaAccessProblem(err, who) ?? `Kafka is not reachable at ${config.kafka.bootstrap} (${/** @type {Error} */ (err).message}): ${fix}`
+  );
 }
 
 /**
@@ -54,13 +150,13 @@ export async function withKafkaAdmin(config, fn) {
   try {
     await admin.connect();
   } catch (err) {
-    throw new UserError(
-      `Kafka is not reachable at ${config.kafka.bootstrap} (${/** @type {Error} */ (err).message}): run \`npm run platform:up\``,
-      { cause: err },
-    );
+    throw new UserError(kafkaConnectFailure(config, err), { cause: err });
   }
   try {
     return await fn(admin);
+  } catch (err) {
+    const access = kafkaAccessProblem(err);
+    throw access ? new UserError(access, { cause: err }) : err;
   } finally {
     await admin.disconnect().catch(() => {});
   }
@@ -69,14 +165,23 @@ export async function withKafkaAdmin(config, fn) {
 /**
  * Creates a topic unless it exists and returns its partition count (an
  * existing topic keeps the count it has), once every partition has a leader.
- * @param {kafkajs.Admin} admin @param {string} topic @param {number} partitions @param {{ timeoutMs?: number }} [opts]
+ * replicationFactor: -1 leaves it (and min.insync.replicas) to the cluster.
+ * @param {kafkajs.Admin} admin @param {string} topic @param {number} partitions
+ * @param {{ timeoutMs?: number, replicationFactor?: number, minInsyncReplicas?: number }} [opts]
  */
-export async function ensureTopic(admin, topic, partitions, { timeoutMs = 30_000 } = {}) {
+export async function ensureTopic(admin, topic, partitions, { timeoutMs = 30_000, replicationFactor = 1, minInsyncReplicas = 1 } = {}) {
+  const replication =
+    replicationFactor > 0
+      ? {
+          replicationFactor,
+          configEntries: minInsyncReplicas > 1 ? [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }] : [],
+        }
+      : {};
   // A topic just created may be unknown to the broker's metadata for a moment
   // ("This server does not host this topic-partition"): wait for its leaders.
   const settling = (/** @type {any} */ err) => ['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes(err?.type);
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, ...replication }], waitForLeaders: true });
   } catch (err) {
     if (!settling(err)) throw err;
   }
@@ -141,7 +246,7 @@ export async function consumerLag(admin, topic, groupId) {
  * exclusive) and hands each to `onMessage`, without committing anything:
  * a throwaway consumer group, deleted afterwards. `onMessage` returning
  * false ends the reading there.
- * @param {string[]} brokers @param {string} topic
+ * @param {KafkaClient | string[]} brokers @param {string} topic
  * @param {{ partition: number, from: number, to: number }[]} ranges
  * @param {(message: kafkajs.KafkaMessage, partition: number) => unknown} onMessage
  * @param {{ timeoutMs?: number }} [opts]
@@ -199,3 +304,13 @@ export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs =
       .finally(() => admin.disconnect());
   }
 }
+
+/**
+ * How the topics we create are replicated: up to 3 copies and writes taken
+ * by all but one on the local platform, the cluster's defaults elsewhere.
+ * @param {Config} config
+ */
+export const topicReplication = (config) => ({
+  replicationFactor: config.kafka.replicationFactor,
+  minInsyncReplicas: config.kafka.minInsyncReplicas,
+});

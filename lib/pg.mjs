@@ -18,7 +18,22 @@ export function pgClient(config, database = config.pg.database, who = {}) {
     password: who.password ?? config.pg.adminPassword,
     database,
     connectionTimeoutMillis: 2000,
+    ssl: pgSsl(config.pg.sslmode),
   });
+}
+
+/**
+ * node-postgres's ssl option for a libpq sslmode. Pure.
+ * @param {Config['pg']['sslmode']} mode
+ * @returns {false | import('node:tls').ConnectionOptions}
+ */
+export function pgSsl(mode) {
+  if (mode === 'disable') return false;
+  // require: encrypted, the server not verified (libpq's meaning).
+  if (mode === 'require') return { rejectUnauthorized: false };
+  // verify-ca: a trusted chain, any host name; verify-full: both.
+  if (mode === 'verify-ca') return { rejectUnauthorized: true, checkServerIdentity: () => undefined };
+  return { rejectUnauthorized: true };
 }
 
 /** A client as one of the component roles. @param {Config} config @param {Exclude<Role, 'admin'>} role */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assessStatus, connectApi, connectorStatus, restartFailed } from '#lib/connect.mjs';
 import { UserError } from '#lib/errors.mjs';
-import { ensureTopic, withKafkaAdmin } from '#lib/kafka.mjs';
+import { ensureTopic, topicReplication, withKafkaAdmin } from '#lib/kafka.mjs';
 import { delay } from '#lib/procs.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
@@ -35,7 +35,7 @@ export function connectorFiles(config) {
  * @param {Config} config
  */
 async function ensurePipelineTopic(config) {
-  await withKafkaAdmin(config, (admin) => ensureTopic(admin, config.pipeline.topic, config.pipeline.partitions));
+  await withKafkaAdmin(config, (admin) => ensureTopic(admin, config.pipeline.topic, config.pipeline.partitions, topicReplication(config)));
 }
 
 /**

@@ -3,7 +3,7 @@
 // convert or write) and the producer's rejected topic (rows that failed
 // validation). What is pending is what `npm run dlq:replay` has not yet sent
 // back (or dropped): its consumer group's offsets mark the rest as handled.
-import { groupRange, headerText, readRange } from '#lib/kafka.mjs';
+import { groupRange, headerText, kafkaClient, readRange } from '#lib/kafka.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('kafkajs').KafkaMessage} KafkaMessage */
@@ -38,7 +38,7 @@ export async function pending(config, admin, { topic, group, reason }) {
   /** @type {Map<string, number>} */
   const reasons = new Map();
   let oldest = Infinity;
-  await readRange([config.kafka.bootstrap], topic, ranges, (m) => {
+  await readRange(kafkaClient(config), topic, ranges, (m) => {
     oldest = Math.min(oldest, Number(m.timestamp));
     const why = reason(m);
     reasons.set(why, (reasons.get(why) ?? 0) + 1);

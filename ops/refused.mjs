@@ -14,8 +14,18 @@
 // meets) is an outage to fix, not a record to divert.
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { connectApi, connectorStatus, failedParts, restartFailed } from '#lib/connect.mjs';
+import { registryAuth } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
-import { consumerLag, createKafka, ensureTopic, groupRange, readRange, withKafkaAdmin } from '#lib/kafka.mjs';
+import {
+  consumerLag,
+  createKafka,
+  ensureTopic,
+  groupRange,
+  kafkaClient,
+  readRange,
+  topicReplication,
+  withKafkaAdmin,
+} from '#lib/kafka.mjs';
 import { withPg } from '#lib/pg.mjs';
 import { delay } from '#lib/procs.mjs';
 
@@ -184,11 +194,14 @@ async function waitStatus(config, name, done, timeoutMs, what) {
 async function findRecord(config, admin, key) {
   const { topic } = config.pipeline;
   const ranges = (await groupRange(admin, topic, config.sink.group)).filter((r) => r.to > r.from);
-  const registry = new SchemaRegistry({ host: config.registry.ccompatUrl });
+  const registry = new SchemaRegistry({
+    host: config.registry.ccompatUrl,
+    ...(registryAuth(config) ? { auth: registryAuth(config) } : {}),
+  });
   /** @type {{ partition: number, offset: number, message: import('kafkajs').KafkaMessage }[]} */
   const found = [];
   for (const range of ranges) {
-    await readRange([config.kafka.bootstrap], topic, [range], async (message, partition) => {
+    await readRange(kafkaClient(config), topic, [range], async (message, partition) => {
       if (key.timestampMs !== null && Number(message.timestamp) !== key.timestampMs) return;
       if (!message.value) return;
       /** @type {any} */
@@ -307,8 +320,8 @@ export async function quarantineRefused(config, name, { log, remember, batchSize
  * @param {{ partition: number, offset: number, message: import('kafkajs').KafkaMessage, connector: string, reason: string }} r
  */
 async function deadLetter(config, admin, { partition, offset, message, connector, reason }) {
-  await ensureTopic(admin, config.pipeline.dlqTopic, 1);
-  const producer = createKafka([config.kafka.bootstrap], { clientId: 'kafka-pg-pipeline-watchdog' }).producer({ idempotent: true });
+  await ensureTopic(admin, config.pipeline.dlqTopic, 1, topicReplication(config));
+  const producer = createKafka(kafkaClient(config), { clientId: 'kafka-pg-pipeline-watchdog' }).producer({ idempotent: true });
   await producer.connect();
   try {
     await producer.send({

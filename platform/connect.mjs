@@ -1,11 +1,15 @@
 // @ts-check
-// Kafka Connect: one distributed worker with the Debezium JDBC sink and the
-// Apicurio Avro converter from the cache's plugin folder.
+// Kafka Connect: distributed workers of one group (one by default, two in the
+// production shape) with the Debezium JDBC sink and the Apicurio Avro
+// converter from the cache's plugin folder. With SASL_SSL the worker's
+// clients log in as the connect user and its REST API asks for basic auth.
 import fs from 'node:fs';
 import path from 'node:path';
+import { basicHeader, connectIdentity, kafkaIdentity } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
 import { startDetached } from '#lib/procs.mjs';
 import { requireJava } from './java.mjs';
+import { scramJaas } from './kafka.mjs';
 import { digest, getJson, jvmFlags, kafkaLibs, log4jConfig, logFile, pidFile, pidFileProcess, toProperties } from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
@@ -17,18 +21,34 @@ export const AVRO_CONVERTER_CLASS = 'io.apicurio.registry.utils.converter.AvroCo
 /** @param {Config} config */
 export const pluginDir = (config) => path.join(config.cacheDir, 'connect-plugins');
 
-/** A distributed worker (so connectors are managed over REST) of one. @param {Config} config */
-export function connectWorkerProperties(config) {
-  const { port, groupId } = config.connect;
+/** @typedef {{ name: string, port: number }} Worker */
+
+/** The local workers: connect on CONNECT_PORT, connect-2 on the next port, ... @param {Config} config @returns {Worker[]} */
+export const connectWorkers = (config) =>
+  Array.from({ length: config.connect.workers }, (_, i) => ({
+    name: i === 0 ? 'connect' : `connect-${i + 1}`,
+    port: config.connect.port + i,
+  }));
+
+/**
+ * A distributed worker (so connectors are managed over REST).
+ * @param {Config} config @param {Worker} [worker]
+ */
+export function connectWorkerProperties(config, worker = connectWorkers(config)[0]) {
+  const { groupId } = config.connect;
+  const { port } = worker;
+  const rf = config.kafka.replicationFactor;
   return toProperties({
     'bootstrap.servers': config.kafka.bootstrap,
+    ...workerSecurity(config),
     'group.id': groupId,
     'config.storage.topic': `${groupId}-configs`,
     'offset.storage.topic': `${groupId}-offsets`,
     'status.storage.topic': `${groupId}-status`,
-    'config.storage.replication.factor': 1,
-    'offset.storage.replication.factor': 1,
-    'status.storage.replication.factor': 1,
+    // -1: the cluster's default (an external cluster); locally up to 3.
+    'config.storage.replication.factor': rf,
+    'offset.storage.replication.factor': rf,
+    'status.storage.replication.factor': rf,
     'offset.storage.partitions': 5,
     'status.storage.partitions': 1,
     // Connectors name their own converters; these only apply to ones that do not.
@@ -61,7 +81,43 @@ export function connectWorkerProperties(config) {
     // A worker that died hands its tasks on after this delay (default 5 min):
     // long enough for a quick restart to take them back, short enough to fail over.
     'scheduled.rebalance.max.delay.ms': 10000,
+    ...(config.connect.auth
+      ? { 'rest.extension.classes': 'org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension' }
+      : {}),
   });
+}
+
+/**
+ * The worker's clients (its own, the sinks' consumers, the dead letter
+ * queue's producer and admin) on SASL_SSL as the connect user.
+ * @param {Config} config
+ */
+function workerSecurity(config) {
+  const { security } = config.kafka;
+  if (security.protocol === 'PLAINTEXT') return {};
+  /** @type {Record<string, string>} */
+  const client = { 'security.protocol': security.protocol };
+  if (security.sasl) {
+    client['sasl.mechanism'] = security.mechanism;
+    const who = kafkaIdentity(config, 'connect', { create: config.platform === 'local' });
+    client['sasl.jaas.config'] =
+      security.mechanism === 'PLAIN'
+        ? `org.apache.kafka.common.security.plain.PlainLoginModule required username=${JSON.stringify(who.username)} password=${JSON.stringify(who.password)};`
+        : scramJaas(who);
+  }
+  if (security.tls && security.caFile) {
+    client['ssl.truststore.type'] = 'PEM';
+    client['ssl.truststore.location'] = security.caFile;
+  }
+  return Object.fromEntries(
+    ['', 'producer.', 'consumer.', 'admin.'].flatMap((prefix) => Object.entries(client).map(([k, v]) => [`${prefix}${k}`, v])),
+  );
+}
+
+/** The REST API's users, as the basic-auth extension's PropertyFileLoginModule reads them. @param {Config} config */
+function restUsers(config) {
+  const who = connectIdentity(config, { create: true });
+  return who ? `${who.username}: ${who.password}\n` : '';
 }
 
 /**
@@ -99,39 +155,70 @@ export const connectorVariables = (config) => Object.keys(connectorEnv(config));
 /** The only folder `${file:...}` placeholders may read. @param {Config} config */
 export const secretsDir = (config) => path.join(config.stateDir, 'secrets');
 
-/** The plugin classes the worker loaded. @param {Config} config */
-export async function connectPlugins(config) {
-  const plugins = await getJson(`${config.connect.url}/connector-plugins?connectorsOnly=false`);
+/** The plugin classes the worker loaded. @param {Config} config @param {string} [url] one worker's */
+export async function connectPlugins(config, url = config.connect.url) {
+  const who = connectIdentity(config);
+  const plugins = await getJson(`${url}/connector-plugins?connectorsOnly=false`, who ? { authorization: basicHeader(who) } : {});
   return Array.isArray(plugins) ? plugins.map((p) => String(p.class)) : [];
 }
 
-/** @param {Config} config @returns {Service} */
-export function connectService(config) {
-  const log = logFile(config, 'connect');
+/** The local workers, one service each. @param {Config} config @returns {Service[]} */
+export function connectServices(config) {
+  return connectWorkers(config).map((worker) => connectService(config, worker));
+}
+
+/** @param {Config} config @param {Worker} worker @returns {Service} */
+function connectService(config, worker) {
+  const log = logFile(config, worker.name);
+  const first = worker.name === 'connect';
+  const url = `http://127.0.0.1:${worker.port}`;
+  const secure = Boolean(config.connect.auth);
   return {
-    name: 'connect',
-    address: config.connect.url,
-    ports: [{ key: 'CONNECT_PORT', port: config.connect.port }],
+    name: worker.name,
+    address: url,
+    ports: [{ key: first ? 'CONNECT_PORT' : `CONNECT_PORT (+${worker.port - config.connect.port})`, port: worker.port }],
     logFile: log,
     hint: 'Connect needs Kafka and the plugins under .local/connect-plugins; `npm run platform:fetch -- --refresh` fetches them again',
-    after: ['kafka'],
-    ...pidFileProcess(config, 'connect'),
-    fingerprint: () => digest(connectWorkerProperties(config), JSON.stringify(connectEnv(config)), config.connect.heap),
+    after: config.kafka.nodes.map((n) => n.name),
+    ...pidFileProcess(config, worker.name),
+    fingerprint: () =>
+      digest(
+        connectWorkerProperties(config, worker),
+        JSON.stringify(connectEnv(config)),
+        config.connect.heap,
+        secure ? restUsers(config) : '',
+      ),
     async start() {
       const java = requireJava(17);
       if (!fs.existsSync(pluginDir(config))) throw new UserError(`${pluginDir(config)} is missing: run \`npm run platform:fetch\``);
-      const props = path.join(config.runDir, 'connect.properties');
+      const props = path.join(config.runDir, `${worker.name}.properties`);
       fs.mkdirSync(config.runDir, { recursive: true });
       fs.mkdirSync(secretsDir(config), { recursive: true, mode: 0o700 });
-      fs.writeFileSync(props, connectWorkerProperties(config));
+      // The owner's only: with SASL it holds the connect user's password.
+      fs.writeFileSync(props, connectWorkerProperties(config, worker), { mode: 0o600 });
+      fs.chmodSync(props, 0o600);
+      /** @type {string[]} */
+      const auth = [];
+      if (secure) {
+        const users = path.join(config.runDir, 'connect-rest-users.properties');
+        fs.writeFileSync(users, restUsers(config), { mode: 0o600 });
+        fs.chmodSync(users, 0o600);
+        const jaas = path.join(config.runDir, 'connect-rest.jaas');
+        fs.writeFileSync(
+          jaas,
+          `KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file=${JSON.stringify(users)};\n};\n`,
+        );
+        auth.push(`-Djava.security.auth.login.config=${jaas}`);
+      }
       startDetached({
         cmd: java,
         args: [
-          ...jvmFlags(config, 'connect', config.connect.heap),
+          ...jvmFlags(config, worker.name, config.connect.heap),
           // Converters and clients may not bring config providers of their own
           // (value.converter.config.providers=...): only the worker's above count.
           '-Dorg.apache.kafka.automatic.config.providers=none',
           `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
+          ...auth,
           '-cp',
           kafkaLibs(config),
           'org.apache.kafka.connect.cli.ConnectDistributed',
@@ -139,11 +226,11 @@ export function connectService(config) {
         ],
         env: connectEnv(config),
         logFile: log,
-        pidFile: pidFile(config, 'connect'),
+        pidFile: pidFile(config, worker.name),
       });
     },
     ready: async () => {
-      const plugins = await connectPlugins(config);
+      const plugins = await connectPlugins(config, url);
       return plugins.includes(JDBC_SINK_CLASS) && plugins.includes(AVRO_CONVERTER_CLASS);
     },
   };

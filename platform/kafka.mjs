@@ -1,46 +1,92 @@
 // @ts-check
-// Kafka: one KRaft node, broker and controller in one JVM, loopback only.
+// Kafka: KAFKA_BROKERS KRaft nodes (one by default), each broker and
+// controller in one JVM, loopback only; plaintext, or SASL_SSL with ACLs.
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { kafkaIdentity } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
-import { createKafka } from '#lib/kafka.mjs';
+import { createKafka, kafkaClient } from '#lib/kafka.mjs';
 import { readText, startDetached } from '#lib/procs.mjs';
+import { applyAcls } from './acls.mjs';
 import { requireJava } from './java.mjs';
+import { NODE_PRINCIPAL, ensureTls } from './tls.mjs';
 import { dataDir, digest, jvmFlags, kafkaLibs, log4jConfig, logFile, pidFile, pidFileProcess, toProperties } from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
 
-/** @param {Config} config */
-export const kafkaLogDir = (config) => dataDir(config, 'kafka');
+/** @typedef {Config['kafka']['nodes'][number]} KafkaNode */
 
-/** One KRaft node, broker and controller in one JVM, loopback only. @param {Config} config */
-export function kafkaServerProperties(config) {
-  const { host, port, controllerPort } = config.kafka;
+/** A node's log folder: data/kafka for the first (as before there were more), data/kafka-N for the others. @param {Config} config @param {KafkaNode} [node] */
+export const kafkaLogDir = (config, node = config.kafka.nodes[0]) => dataDir(config, node.name);
+
+/** What shape of cluster the data folder was formatted for. @param {Config} config */
+const shapeFile = (config) => path.join(config.dataDir, 'kafka-cluster.json');
+
+/** @param {Config} config */
+const shapeOf = (config) => ({ nodes: config.kafka.nodes.length, protocol: config.kafka.security.protocol });
+
+/**
+ * One KRaft node, broker and controller in one JVM, loopback only. With
+ * SASL_SSL: clients and brokers on SCRAM over TLS, controllers on mutual
+ * TLS, ACLs enforced (the admin and the nodes are super users).
+ * @param {Config} config @param {KafkaNode} [node]
+ */
+export function kafkaServerProperties(config, node = config.kafka.nodes[0]) {
+  const { host, nodes, security, replicationFactor: rf, minInsyncReplicas: isr } = config.kafka;
+  const secure = security.protocol === 'SASL_SSL';
+  const client = secure ? 'SASL_SSL' : 'PLAINTEXT';
   return toProperties({
     'process.roles': 'broker,controller',
-    'node.id': 1,
-    'controller.quorum.voters': `1@${host}:${controllerPort}`,
-    listeners: `PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${host}:${port}`,
+    'node.id': node.id,
+    'controller.quorum.voters': nodes.map((n) => `${n.id}@${host}:${n.controllerPort}`).join(','),
+    listeners: `${client}://${host}:${node.port},CONTROLLER://${host}:${node.controllerPort}`,
+    'advertised.listeners': `${client}://${host}:${node.port}`,
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    'log.dirs': kafkaLogDir(config),
+    'inter.broker.listener.name': client,
+    'listener.security.protocol.map': secure ? 'CONTROLLER:SSL,SASL_SSL:SASL_SSL' : 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'log.dirs': kafkaLogDir(config, node),
     // Topics created on first use get as many partitions as the pipeline's.
     'num.partitions': config.pipeline.partitions,
-    'offsets.topic.replication.factor': 1,
+    'offsets.topic.replication.factor': rf,
     'offsets.topic.num.partitions': 10,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
-    'share.coordinator.state.topic.replication.factor': 1,
-    'share.coordinator.state.topic.min.isr': 1,
+    'transaction.state.log.replication.factor': rf,
+    'transaction.state.log.min.isr': isr,
+    'share.coordinator.state.topic.replication.factor': rf,
+    'share.coordinator.state.topic.min.isr': isr,
+    ...(nodes.length > 1 ? { 'default.replication.factor': rf, 'min.insync.replicas': isr } : {}),
     // One member per group locally: rebalancing need not wait for more.
     'group.initial.rebalance.delay.ms': 0,
+    ...(secure ? secureProperties(config) : {}),
   });
 }
+
+/** @param {Config} config */
+function secureProperties(config) {
+  const tls = ensureTls(config);
+  const admin = kafkaIdentity(config, 'admin', { create: true });
+  return {
+    'sasl.enabled.mechanisms': 'SCRAM-SHA-512,SCRAM-SHA-256',
+    'sasl.mechanism.inter.broker.protocol': 'SCRAM-SHA-512',
+    // Brokers speak to each other as the admin; the file is the owner's only.
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': scramJaas(admin),
+    'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': scramJaas(admin),
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.location': tls.nodePem,
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.location': tls.ca,
+    'listener.name.controller.ssl.client.auth': 'required',
+    'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'super.users': `User:${admin.username};${NODE_PRINCIPAL}`,
+    'allow.everyone.if.no.acl.found': false,
+  };
+}
+
+/** @param {{ username: string, password: string }} who */
+export const scramJaas = (who) =>
+  `org.apache.kafka.common.security.scram.ScramLoginModule required username=${JSON.stringify(who.username)} password=${JSON.stringify(who.password)};`;
 
 /**
  * A KRaft cluster id: 16 random bytes, base64url without padding, as Kafka's
@@ -54,96 +100,142 @@ export function kafkaClusterId(random = () => crypto.randomBytes(16)) {
   }
 }
 
-/** @param {Config} config @returns {Service} */
-export function kafkaService(config) {
-  const log = logFile(config, 'kafka');
+/** The local cluster's nodes, one service each. @param {Config} config @returns {Service[]} */
+export function kafkaServices(config) {
+  return config.kafka.nodes.map((node) => kafkaService(config, node));
+}
+
+/** @param {Config} config @param {KafkaNode} node @returns {Service} */
+function kafkaService(config, node) {
+  const log = logFile(config, node.name);
+  const props = path.join(config.runDir, `${node.name}.properties`);
+  const first = node.id === 1;
   return {
-    name: 'kafka',
-    address: config.kafka.bootstrap,
+    name: node.name,
+    address: `${config.kafka.host}:${node.port}`,
     ports: [
-      { key: 'KAFKA_PORT', port: config.kafka.port },
-      { key: 'KAFKA_CONTROLLER_PORT', port: config.kafka.controllerPort },
+      { key: first ? 'KAFKA_PORT' : `KAFKA_PORT (+${2 * (node.id - 1)} for node ${node.id})`, port: node.port },
+      { key: first ? 'KAFKA_CONTROLLER_PORT' : `KAFKA_CONTROLLER_PORT (+${2 * (node.id - 1)})`, port: node.controllerPort },
     ],
     logFile: log,
     hint: 'if the log says the cluster id or the meta.properties do not match, the data folder belongs to another cluster: `npm run platform:down -- --purge`',
     after: [],
     check: () => {
-      kafkaCheck(config);
+      kafkaCheck(config, node);
     },
-    ...pidFileProcess(config, 'kafka'),
-    fingerprint: () => digest(kafkaServerProperties(config), config.kafka.heap),
+    ...pidFileProcess(config, node.name),
+    fingerprint: () => digest(kafkaServerProperties(config, node), config.kafka.heap),
     async start() {
       const java = requireJava(17);
-      kafkaInit(config, java);
+      kafkaInit(config, node, java, props);
       startDetached({
         cmd: java,
         args: [
-          ...jvmFlags(config, 'kafka', config.kafka.heap),
+          ...jvmFlags(config, node.name, config.kafka.heap),
           `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
           '-cp',
           kafkaLibs(config),
           'kafka.Kafka',
-          path.join(config.runDir, 'kafka.properties'),
+          props,
         ],
         logFile: log,
-        pidFile: pidFile(config, 'kafka'),
+        pidFile: pidFile(config, node.name),
       });
     },
-    ready: () => kafkaPing(config),
+    ready: () => kafkaPing(config, node),
+    // The last node up sets the ACLs: by then the quorum has a leader.
+    ...(node.id === config.kafka.nodes.length && config.kafka.security.protocol === 'SASL_SSL'
+      ? { afterReady: () => applyAcls(config) }
+      : {}),
   };
 }
 
 /**
- * A log folder of another node or another Kafka fails `up` before anything starts.
- * @param {Config} config @returns {boolean} whether the folder is formatted
+ * A log folder of another node, another cluster shape or another Kafka fails
+ * `up` before anything starts.
+ * @param {Config} config @param {KafkaNode} node @returns {boolean} whether the folder is formatted
  */
-function kafkaCheck(config) {
-  const logDir = kafkaLogDir(config);
+function kafkaCheck(config, node) {
+  const logDir = kafkaLogDir(config, node);
   const meta = readText(path.join(logDir, 'meta.properties'));
+  const purge = 'run `npm run platform:down -- --purge` to start afresh (or use another STATE_DIR)';
+  const shapeText = readText(shapeFile(config));
+  const formatted = shapeText
+    ? JSON.parse(shapeText)
+    : fs.existsSync(path.join(kafkaLogDir(config), 'meta.properties'))
+      ? { nodes: 1, protocol: 'PLAINTEXT' }
+      : null;
+  const wanted = shapeOf(config);
+  if (formatted && (formatted.nodes !== wanted.nodes || formatted.protocol !== wanted.protocol))
+    throw new UserError(
+      `the Kafka data in ${config.dataDir} is of a ${formatted.nodes}-node ${formatted.protocol} cluster, and KAFKA_BROKERS=${wanted.nodes} KAFKA_SECURITY_PROTOCOL=${wanted.protocol} asks for another: ${purge}`,
+    );
   if (meta !== undefined) {
     const nodeId = /node\.id=(\d+)/.exec(meta)?.[1];
-    if (nodeId !== '1' || !/cluster\.id=\S+/.test(meta)) {
-      throw new UserError(
-        `${logDir} was formatted for another Kafka node or version (node.id=${nodeId}): run \`npm run platform:down -- --purge\` to start afresh`,
-      );
+    if (nodeId !== String(node.id) || !/cluster\.id=\S+/.test(meta)) {
+      throw new UserError(`${logDir} was formatted for another Kafka node or version (node.id=${nodeId}): ${purge}`);
     }
     return true;
   }
   if (fs.existsSync(logDir) && fs.readdirSync(logDir).length > 0) {
-    throw new UserError(
-      `${logDir} holds data but no meta.properties: it is not a Kafka 4 log folder; run \`npm run platform:down -- --purge\``,
-    );
+    throw new UserError(`${logDir} holds data but no meta.properties: it is not a Kafka 4 log folder; ${purge}`);
   }
   return false;
 }
 
-/** Writes the broker's config and formats its storage on first start only. @param {Config} config @param {string} java */
-function kafkaInit(config, java) {
-  const props = path.join(config.runDir, 'kafka.properties');
-  fs.writeFileSync(props, kafkaServerProperties(config));
-  if (kafkaCheck(config)) return;
-  const res = spawnSync(
-    java,
-    [
-      '-cp',
-      kafkaLibs(config),
-      `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
-      'kafka.tools.StorageTool',
-      'format',
-      '-t',
-      kafkaClusterId(),
-      '-c',
-      props,
-      '--ignore-formatted',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (res.status !== 0) throw new UserError(`formatting Kafka storage failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
+/**
+ * Writes the node's config (the owner's only: it holds the brokers' password)
+ * and formats its storage on first start only, every node with the cluster's
+ * one id; with SASL_SSL the format adds the SCRAM users. Their passwords go
+ * through an argument file, never the command line.
+ * @param {Config} config @param {KafkaNode} node @param {string} java @param {string} props
+ */
+function kafkaInit(config, node, java, props) {
+  fs.writeFileSync(props, kafkaServerProperties(config, node), { mode: 0o600 });
+  fs.chmodSync(props, 0o600);
+  if (kafkaCheck(config, node)) return;
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  let shape = readText(shapeFile(config));
+  if (!shape) {
+    // Nodes start side by side: the first to get here writes the id, the others read it.
+    try {
+      fs.writeFileSync(shapeFile(config), JSON.stringify({ ...shapeOf(config), clusterId: kafkaClusterId() }), { flag: 'wx' });
+    } catch (err) {
+      if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'EEXIST') throw err;
+    }
+    shape = /** @type {string} */ (readText(shapeFile(config)));
+  }
+  const { clusterId } = JSON.parse(shape);
+  const users =
+    config.kafka.security.protocol === 'SASL_SSL'
+      ? /** @type {const} */ (['admin', 'producer', 'connect']).flatMap((who) => {
+          const { username, password } = kafkaIdentity(config, who, { create: true });
+          return ['SCRAM-SHA-512', 'SCRAM-SHA-256'].flatMap((m) => ['--add-scram', `${m}=[name=${username},password=${password}]`]);
+        })
+      : [];
+  const argFile = path.join(config.runDir, `${node.name}.format.args`);
+  // The class path's wildcard stays on the command line: the launcher expands none in an argument file.
+  const args = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted', ...users];
+  fs.writeFileSync(argFile, args.map((a) => JSON.stringify(a)).join('\n'), { mode: 0o600 });
+  try {
+    const res = spawnSync(java, ['-cp', kafkaLibs(config), `-Dlog4j2.configurationFile=${log4jConfig(config)}`, `@${argFile}`], {
+      encoding: 'utf8',
+    });
+    if (res.status !== 0) throw new UserError(`formatting Kafka storage failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
+  } finally {
+    fs.rmSync(argFile, { force: true });
+  }
 }
 
-/** @param {Config} config */
-async function kafkaPing(config) {
-  const admin = createKafka([config.kafka.bootstrap], {
+/** @param {Config} config @param {KafkaNode} node */
+async function kafkaPing(config, node) {
+  let client;
+  try {
+    client = { ...kafkaClient(config), brokers: [`${config.kafka.host}:${node.port}`] };
+  } catch {
+    return false;
+  }
+  const admin = createKafka(client, {
     clientId: 'platform-probe',
     connectionTimeout: 1000,
     retry: { retries: 0 },
@@ -151,7 +243,7 @@ async function kafkaPing(config) {
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null;
+    return cluster.brokers.some((b) => b.nodeId === node.id) && cluster.controller !== null;
   } catch {
     return false;
   } finally {

@@ -9,10 +9,10 @@ import { UserError } from '#lib/errors.mjs';
 import { acquireLock } from '#lib/lock.mjs';
 import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs.mjs';
 import { COMPOSE_PROJECT, composeContainers, stackRunning } from './compose.mjs';
-import { connectService } from './connect.mjs';
+import { connectServices } from './connect.mjs';
 import { dashboardService } from './dashboard.mjs';
 import { fetchPlatform } from './fetch.mjs';
-import { kafkaService } from './kafka.mjs';
+import { kafkaServices } from './kafka.mjs';
 import { postgresService } from './postgres.mjs';
 import { registryService } from './registry.mjs';
 import { watchdogService } from './watchdog.mjs';
@@ -22,11 +22,11 @@ export { ourPids } from './service.mjs';
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
 
-/** In start order. */
-const SERVICES = [postgresService, kafkaService, registryService, connectService, watchdogService, dashboardService];
+/** In start order; Kafka's nodes and Connect's workers are several services. */
+const SERVICES = [postgresService, kafkaServices, registryService, connectServices, watchdogService, dashboardService];
 
 /** @param {Config} config @returns {Service[]} in start order */
-export const services = (config) => SERVICES.map((make) => make(config));
+export const services = (config) => SERVICES.flatMap((make) => make(config));
 
 /**
  * @typedef {{ name: string, address: string, state: string, seconds: number | null, log: string, container?: boolean }} Row

@@ -95,10 +95,10 @@ export function ourPids(config) {
     });
 }
 
-/** @param {string} url */
-export async function getJson(url) {
+/** @param {string} url @param {Record<string, string>} [headers] */
+export async function getJson(url, headers = {}) {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
     if (!res.ok) return undefined;
     return await res.json();
   } catch {

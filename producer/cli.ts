@@ -10,6 +10,8 @@
 import path from 'node:path';
 import { parseFlags } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
+import { registryAuth } from '#lib/credentials.mjs';
+import { kafkaClient, topicReplication } from '#lib/kafka.mjs';
 import { UsageError, main } from '#lib/errors.mjs';
 import type { Pace } from './pacing.js';
 import { produce, summaryLine } from './produce.js';
@@ -72,8 +74,10 @@ await main(async () => {
   const topic = values.topic;
   const summary = await produce({
     file: values.file,
-    brokers: [config.kafka.bootstrap],
+    kafka: kafkaClient(config, 'producer'),
     registryUrl: config.registry.ccompatUrl,
+    registryAuth: registryAuth(config),
+    replication: topicReplication(config),
     topic,
     rejectedTopic: topic === config.pipeline.topic ? config.pipeline.rejectedTopic : `${topic}.rejected`,
     subject: `${topic}-value`,

@@ -53,6 +53,7 @@ const kafka = vi.hoisted(() => ({
 }));
 
 vi.mock('#lib/kafka.mjs', async () => {
+  const { kafkaAccessProblem } = await vi.importActual<typeof import('#lib/kafka.mjs')>('#lib/kafka.mjs');
   const { default: kafkajs } = await import('kafkajs');
   const { default: protocol } = await import('kafkajs/src/protocol/error.js');
   /** A kafkajs error class, built as kafkajs builds it (its types leave out some constructors' arguments). */
@@ -91,7 +92,7 @@ vi.mock('#lib/kafka.mjs', async () => {
     () => build('KafkaJSNumberOfRetriesExceeded', build('KafkaJSConnectionError', 'Connection timeout'), retries),
   ];
   return {
-    createKafka: (_brokers: string[], opts: { log?: (line: string) => void; requestTimeout?: number; connectionTimeout?: number }) => {
+    createKafka: (_client: unknown, opts: { log?: (line: string) => void; requestTimeout?: number; connectionTimeout?: number }) => {
       kafka.log = opts.log;
       kafka.requestTimeout = opts.requestTimeout ?? 30_000;
       kafka.connectionTimeout = opts.connectionTimeout ?? 1000;
@@ -138,6 +139,7 @@ vi.mock('#lib/kafka.mjs', async () => {
         },
       };
     },
+    kafkaAccessProblem,
     ensureTopic: async (_admin: unknown, _topic: string, partitions: number) => {
       if (kafka.topicError) throw kafka.topicError;
       return partitions;
@@ -198,7 +200,7 @@ const logFile = () => path.join(dir, 'state', 'logs', 'producer.log');
 function options(file: string, over: Partial<ProduceOptions> = {}): ProduceOptions {
   return {
     file,
-    brokers: ['127.0.0.1:1'],
+    kafka: { brokers: ['127.0.0.1:1'] },
     registryUrl: 'http://127.0.0.1:1',
     topic: 't',
     rejectedTopic: 't.rejected',

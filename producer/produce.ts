@@ -10,7 +10,8 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 import kafkajs from 'kafkajs';
 import type { Producer } from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
-import { createKafka, ensureTopic } from '#lib/kafka.mjs';
+import { createKafka, ensureTopic, kafkaAccessProblem } from '#lib/kafka.mjs';
+import type { KafkaClient } from '#lib/kafka.mjs';
 import { acquireLock } from '#lib/lock.mjs';
 import { Acks } from './acks.js';
 import { SCHEMA_FILE, readAvsc } from './avro.js';
@@ -36,8 +37,13 @@ export class ProduceError extends UserError {}
 
 export interface ProduceOptions {
   file: string;
-  brokers: string[];
+  /** Where and as whom to connect (lib/kafka.mjs kafkaClient). */
+  kafka: KafkaClient;
   registryUrl: string;
+  /** Basic authentication of the registry, if it asks for it. */
+  registryAuth?: { username: string; password: string };
+  /** Of the topics it creates: -1 leaves it to the cluster. */
+  replication?: { replicationFactor: number; minInsyncReplicas: number };
   topic: string;
   rejectedTopic: string;
   subject: string;
@@ -126,7 +132,7 @@ export async function produce(opts: ProduceOptions): Promise<Summary> {
   });
   try {
     const { type, text: schemaText } = readAvsc(opts.schemaFile ?? SCHEMA_FILE);
-    const schemaId = await registerSchema(opts.registryUrl, opts.subject, schemaText);
+    const schemaId = await registerSchema(opts.registryUrl, opts.subject, schemaText, opts.registryAuth);
     const kafkaLog = opts.kafkaLogFile ? fileLog(opts.kafkaLogFile, log) : log;
     kafkaLog(`kafka-pg-pipeline producer (pid ${process.pid}): sending ${file} to ${opts.topic}${selection}`);
     return await withKafka(opts, log, kafkaLog, (producer, renewProducer, partitions) =>
@@ -178,13 +184,13 @@ async function withKafka<T>(
     // says what is going on.
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 30 },
   };
-  const kafka = createKafka(opts.brokers, kafkaOptions);
+  const kafka = createKafka(opts.kafka, kafkaOptions);
   const admin = kafka.admin({ retry: { retries: 2 } });
   const connecting = performance.now();
   const notice = setInterval(
     () =>
       log(
-        `still connecting to Kafka at ${opts.brokers.join(',')} (${Math.round((performance.now() - connecting) / 1000)} s): is it up? \`npm run platform:status\`${logNote(opts)}`,
+        `still connecting to Kafka at ${opts.kafka.brokers.join(',')} (${Math.round((performance.now() - connecting) / 1000)} s): is it up? \`npm run platform:status\`${logNote(opts)}`,
       ),
     CONNECT_NOTICE_MS,
   );
@@ -193,8 +199,10 @@ async function withKafka<T>(
   } catch (err) {
     await bounded(admin.disconnect(), stopWaitMs);
     if (err instanceof UserError) throw err;
+    const access = kafkaAccessProblem(err, 'producer');
+    if (access) throw new ProduceError(access, { cause: err });
     throw new ProduceError(
-      `Kafka is not reachable at ${opts.brokers.join(',')} (${(err as Error).message}): start it with \`npm run platform:up\`${logNote(opts)}`,
+      `Kafka is not reachable at ${opts.kafka.brokers.join(',')} (${(err as Error).message}): start it with \`npm run platform:up\`${logNote(opts)}`,
     );
   } finally {
     clearInterval(notice);
@@ -225,11 +233,13 @@ async function withKafka<T>(
   try {
     let partitions: number;
     try {
-      partitions = await ensureTopic(admin, opts.topic, opts.partitions);
-      await ensureTopic(admin, opts.rejectedTopic, 1);
+      partitions = await ensureTopic(admin, opts.topic, opts.partitions, opts.replication);
+      await ensureTopic(admin, opts.rejectedTopic, 1, opts.replication);
       producer = newProducer();
       await producer.connect();
     } catch (err) {
+      const access = kafkaAccessProblem(err, 'producer');
+      if (access) throw new ProduceError(access, { cause: err });
       throw new ProduceError(
         `Kafka did not set up the topics ${opts.topic} and ${opts.rejectedTopic} or the producer (${(err as Error).message}): check it with \`npm run platform:status\` and run again${logNote(opts)}`,
         { cause: err },
@@ -267,8 +277,13 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
 
 const logNote = (opts: { kafkaLogFile?: string }) => (opts.kafkaLogFile ? ` (kafkajs's log: ${opts.kafkaLogFile})` : '');
 
-async function registerSchema(url: string, subject: string, schema: string): Promise<number> {
-  const registry = new SchemaRegistry({ host: url });
+async function registerSchema(
+  url: string,
+  subject: string,
+  schema: string,
+  auth?: { username: string; password: string },
+): Promise<number> {
+  const registry = new SchemaRegistry({ host: url, ...(auth ? { auth } : {}) });
   try {
     const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject, compatibility: COMPATIBILITY.BACKWARD });
     return id;
@@ -287,7 +302,8 @@ async function registerSchema(url: string, subject: string, schema: string): Pro
 }
 
 /** What a run needs once Kafka is set up: sendFile's input (tests give it a fake producer). */
-export interface SendContext extends Omit<ProduceOptions, 'brokers' | 'registryUrl' | 'subject' | 'runDir' | 'schemaFile'> {
+export interface SendContext
+  extends Omit<ProduceOptions, 'kafka' | 'registryUrl' | 'registryAuth' | 'replication' | 'subject' | 'runDir' | 'schemaFile'> {
   log: (line: string) => void;
   /** kafkajs's log: each request sent again goes there. */
   kafkaLog?: (line: string) => void;

@@ -2,6 +2,8 @@
 // letter queue (or the producer's rejected topic) back to the pipeline's topic.
 import { parseFlags } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
+import { registryAuth } from '#lib/credentials.mjs';
+import { kafkaClient } from '#lib/kafka.mjs';
 import { main } from '#lib/errors.mjs';
 import { replay } from './replay.js';
 
@@ -29,8 +31,9 @@ await main(async () => {
     ? { kind: 'rejected' as const, topic: pipeline.rejectedTopic, group: pipeline.replayGroups.rejected }
     : { kind: 'dlq' as const, topic: pipeline.dlqTopic, group: pipeline.replayGroups.dlq };
   const r = await replay({
-    brokers: [config.kafka.bootstrap],
+    kafka: kafkaClient(config),
     registryUrl: config.registry.ccompatUrl,
+    registryAuth: registryAuth(config),
     topic: pipeline.topic,
     subject: pipeline.subject,
     source,

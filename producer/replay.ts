@@ -8,15 +8,17 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
-import { createKafka, groupRange, headerText, readRange } from '#lib/kafka.mjs';
+import { createKafka, groupRange, headerText, kafkaAccessProblem, readRange } from '#lib/kafka.mjs';
+import type { KafkaClient } from '#lib/kafka.mjs';
 import { SCHEMA_FILE, readAvsc } from './avro.js';
 import { partitionFor } from './partition.js';
 import { validateRow } from './validate.js';
 import { frame } from './wire.js';
 
 export interface ReplayOptions {
-  brokers: string[];
+  kafka: KafkaClient;
   registryUrl: string;
+  registryAuth?: { username: string; password: string };
   /** The pipeline's topic: where replayed records go. */
   topic: string;
   subject: string;
@@ -71,12 +73,15 @@ export function fromRejected(
 
 export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
   const log = opts.log ?? (() => {});
-  const kafka = createKafka(opts.brokers, { clientId: 'kafka-pg-pipeline-replay' });
+  const kafka = createKafka(opts.kafka, { clientId: 'kafka-pg-pipeline-replay' });
   const admin = kafka.admin();
   try {
     await admin.connect();
   } catch (err) {
-    throw new UserError(`Kafka is not reachable at ${opts.brokers.join(',')} (${(err as Error).message}): run \`npm run platform:up\``);
+    throw new UserError(
+      kafkaAccessProblem(err) ??
+        `Kafka is not reachable at ${opts.kafka.brokers.join(',')} (${(err as Error).message}): run \`npm run platform:up\``,
+    );
   }
   const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   try {
@@ -92,7 +97,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     };
     if (!opts.drop && opts.source.kind === 'rejected') {
       const { type, text } = readAvsc(SCHEMA_FILE);
-      const registry = new SchemaRegistry({ host: opts.registryUrl });
+      const registry = new SchemaRegistry({ host: opts.registryUrl, ...(opts.registryAuth ? { auth: opts.registryAuth } : {}) });
       let id: number;
       try {
         ({ id } = await registry.register(
@@ -122,7 +127,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
       result.sent += batch.length;
       batch = [];
     };
-    await readRange(opts.brokers, opts.source.topic, ranges, async (m: KafkaMessage) => {
+    await readRange(opts.kafka, opts.source.topic, ranges, async (m: KafkaMessage) => {
       if (opts.drop) {
         result.dropped++;
         return;

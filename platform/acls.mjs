@@ -1,0 +1,52 @@
+// @ts-check
+// The local SASL_SSL cluster's ACLs: each component's user may touch its own
+// topics and groups and nothing else; the admin (the scripts, the watchdog,
+// the dashboard) is a super user. Creating an ACL that exists is a no-op, so
+// `up` sets them every time.
+import kafkajs from 'kafkajs';
+import { withKafkaAdmin } from '#lib/kafka.mjs';
+
+/** @typedef {import('#lib/config.mjs').Config} Config */
+
+const { AclResourceTypes: R, AclOperationTypes: Op, ResourcePatternTypes: P, AclPermissionTypes } = kafkajs;
+
+/**
+ * The ACLs, as kafkajs takes them. Pure.
+ * @param {Config} config @returns {kafkajs.AclEntry[]}
+ */
+export function pipelineAcls(config) {
+  const { pipeline, sink, connect } = config;
+  const producer = `User:${config.kafka.users.producer.username}`;
+  const worker = `User:${config.kafka.users.connect.username}`;
+  /** @type {[string, number, string, number, number[]][]} principal, resource type, name, pattern, operations */
+  const grants = [
+    // The producer: creates and writes its topic and the rejected rows' topic.
+    [producer, R.TOPIC, pipeline.topic, P.LITERAL, [Op.CREATE, Op.DESCRIBE, Op.WRITE]],
+    [producer, R.TOPIC, pipeline.rejectedTopic, P.LITERAL, [Op.CREATE, Op.DESCRIBE, Op.WRITE]],
+    [producer, R.CLUSTER, 'kafka-cluster', P.LITERAL, [Op.IDEMPOTENT_WRITE]],
+    // Connect: its group and internal topics, the sink's group, reads the
+    // topic, writes the dead letter queue.
+    [worker, R.GROUP, connect.groupId, P.LITERAL, [Op.READ, Op.DESCRIBE]],
+    [worker, R.TOPIC, `${connect.groupId}-`, P.PREFIXED, [Op.ALL]],
+    [worker, R.GROUP, sink.group, P.LITERAL, [Op.READ, Op.DESCRIBE, Op.DELETE]],
+    [worker, R.TOPIC, pipeline.topic, P.LITERAL, [Op.READ, Op.DESCRIBE]],
+    [worker, R.TOPIC, pipeline.dlqTopic, P.LITERAL, [Op.CREATE, Op.DESCRIBE, Op.WRITE]],
+    [worker, R.CLUSTER, 'kafka-cluster', P.LITERAL, [Op.IDEMPOTENT_WRITE, Op.DESCRIBE]],
+  ];
+  return grants.flatMap(([principal, resourceType, resourceName, resourcePatternType, ops]) =>
+    ops.map((operation) => ({
+      principal,
+      resourceType,
+      resourceName,
+      resourcePatternType,
+      host: '*',
+      operation,
+      permissionType: AclPermissionTypes.ALLOW,
+    })),
+  );
+}
+
+/** @param {Config} config */
+export async function applyAcls(config) {
+  await withKafkaAdmin(config, (admin) => admin.createAcls({ acl: pipelineAcls(config) }));
+}
