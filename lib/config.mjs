@@ -132,7 +132,8 @@ export function buildConfig(defaults, env, root) {
       port: port('REGISTRY_PORT'),
       managementPort: port('REGISTRY_MANAGEMENT_PORT'),
       heap: str('REGISTRY_HEAP'),
-      ...basicAuth(opt, 'SCHEMA_REGISTRY'),
+      /** Basic authentication of its API (SCHEMA_REGISTRY_USERNAME, _PASSWORD), if it asks for it. */
+      auth: basicAuth(opt, 'SCHEMA_REGISTRY'),
       javaHome: env.REGISTRY_JAVA_HOME || defaults.REGISTRY_JAVA_HOME || '',
       /** The registry's own root: its v2 API (which the Connect converter reads) lives under it. */
       url: registryCcompat.replace(/\/apis\/ccompat\/v\d+$/, ''),

@@ -80,6 +80,6 @@ export const basicHeader = (who) => `Basic ${Buffer.from(`${who.username}:${who.
  * @param {Config} config @returns {{ username: string, password: string } | undefined}
  */
 export function registryAuth(config) {
-  const { username, password } = config.registry;
+  const { username, password } = config.registry.auth;
   return username !== undefined && password !== undefined ? { username, password } : undefined;
 }

@@ -14,12 +14,16 @@ import { keepsRestarting } from './watchdog.mjs';
  * @property {Quarantine | null} [rejected] the producer's rejected rows not yet replayed or dropped
  * @property {Record<string, import('./watchdog.mjs').ConnectorRecord>} restarts the watchdog's record
  * @property {string | null} [tables] why the tables could not be read
+ * @property {boolean} [external] the services are PLATFORM=external endpoints, not ours
  */
 
 /** @param {Facts} f @param {number} now @returns {string[]} */
 export function problems(f, now = Date.now()) {
   const out = [];
-  for (const s of f.services) if (s.state !== 'ready') out.push(`${s.name} is ${s.state}: \`npm start\` brings everything up`);
+  // An external service's state names its own fix; ours come up with `npm start`.
+  for (const s of f.services)
+    if (s.state !== 'ready')
+      out.push(f.external ? `${s.name} is ${s.state}` : `${s.name} is ${s.state}: \`npm start\` brings everything up`);
   for (const c of f.connectors) {
     if (c.state === 'missing') out.push(`connector ${c.name} is not created: run \`npm run connectors:apply\``);
     else if (keepsRestarting(f.restarts[c.name], now)) {

@@ -141,6 +141,7 @@ function connectorEnv(config) {
     PG_PORT: String(config.pg.port),
     PG_DATABASE: config.pg.database,
     PG_SINK_PASSWORD: config.pg.roles.sink.password,
+    PG_SSLMODE: config.pg.sslmode,
     REGISTRY_PORT: String(config.registry.port),
     // The converter's registry API, wherever the worker runs (a compose service names it).
     REGISTRY_API_URL: `${config.registry.url}/apis/registry/v2`,

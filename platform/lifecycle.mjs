@@ -11,6 +11,7 @@ import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs
 import { COMPOSE_PROJECT, composeContainers, stackRunning } from './compose.mjs';
 import { connectServices } from './connect.mjs';
 import { dashboardService } from './dashboard.mjs';
+import { checkEndpoints } from './external.mjs';
 import { fetchPlatform } from './fetch.mjs';
 import { kafkaServices } from './kafka.mjs';
 import { postgresService } from './postgres.mjs';
@@ -40,6 +41,15 @@ export const services = (config) => SERVICES.flatMap((make) => make(config));
  * @returns {Promise<Row[]>}
  */
 export async function up(config, { log = console.log } = {}) {
+  if (config.platform === 'external') {
+    const rows = await checkEndpoints(config);
+    const down = rows.filter((r) => r.state !== 'ready');
+    if (down.length > 0)
+      throw new UserError(
+        `PLATFORM=external: ${down.map((r) => `${r.name} at ${r.address} is ${r.state}`).join('; ')} (nothing is started with PLATFORM=external)`,
+      );
+    return rows;
+  }
   const lock = await platformLock(config, log);
   try {
     return await upLocked(config, log);
@@ -181,6 +191,7 @@ async function waitReady(/** @type {Config} */ config, /** @type {Service} */ sv
  * @param {Config} config @param {{ purge?: boolean }} [opts]
  */
 export async function down(config, { purge = false } = {}) {
+  if (config.platform === 'external') return [{ name: 'external', result: 'PLATFORM=external: nothing of the services is ours to stop' }];
   const rows = [];
   const lock = await platformLock(config, () => {});
   try {
@@ -198,6 +209,7 @@ export async function down(config, { purge = false } = {}) {
 
 /** @param {Config} config @returns {Promise<Row[]>} */
 export async function status(config) {
+  if (config.platform === 'external') return checkEndpoints(config);
   const all = services(config);
   const stack = await composeContainers();
   if (stackRunning(stack) && !all.some((svc) => svc.pid().state === 'running')) {

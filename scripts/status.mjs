@@ -33,6 +33,7 @@ await main(async () => {
     dlq: null,
     restarts: readWatchdogState(config)?.connectors ?? {},
     tables: null,
+    external: config.platform === 'external',
   };
   facts.services = await platformStatus(config);
   // The compose stack's watchdog keeps its record in its own volume: ours would be stale.

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { cell, table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
+import { credentialFile } from '#lib/credentials.mjs';
 import { UserError, main } from '#lib/errors.mjs';
 import { consumerLag, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
 import { withPg } from '#lib/pg.mjs';
@@ -202,13 +203,21 @@ async function report() {
     );
   });
   const { pg } = config;
+  const external = config.platform === 'external';
+  // Credentials by name only: the report is a log too.
+  const connectAuth = config.connect.auth
+    ? external
+      ? ' -u "$CONNECT_USERNAME:$CONNECT_PASSWORD"'
+      : ` -u ${config.connect.username}:$(cat ${path.relative(config.root, credentialFile(config, `connect-${config.connect.username}`))})`
+    : '';
+  const registryUser = config.registry.auth.username ? ' -u "$SCHEMA_REGISTRY_USERNAME:$SCHEMA_REGISTRY_PASSWORD"' : '';
   console.log(`
 The pipeline is running. Explore:
-  ${config.dashboard.url}    # the live dashboard: candles, sales, pipeline health
+  ${external ? 'npm run dashboard     # the live dashboard (PLATFORM=external starts nothing by itself)' : `${config.dashboard.url}    # the live dashboard: candles, sales, pipeline health`}
   psql -h ${pg.host} -p ${pg.port} -U ${pg.adminUser} -d ${pg.database}      # password: PG_ADMIN_PASSWORD in .env
       SELECT * FROM synthetic_data;  SELECT * FROM stock_price_summary;  SELECT * FROM sales_trend_summary;
-  curl -s ${config.connect.url}/connectors/${config.sink.connector}/status
-  curl -s ${config.registry.ccompatUrl}/subjects
+  curl -s${connectAuth} ${config.connect.url}/connectors/${config.sink.connector}/status
+  curl -s${registryUser} ${config.registry.ccompatUrl}/subjects
   npm run status        # services, tasks, lag, freshness, dead letters
-  npm stop              # stop everything`);
+  npm stop              # ${external ? 'stops nothing of an external platform' : 'stop everything'}`);
 }
