@@ -3,6 +3,8 @@
 // a function of ours, so its internals never reach the terminal as if they
 // were errors.
 import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import kafkajs from 'kafkajs';
 import { kafkaIdentity } from './credentials.mjs';
 import { UserError } from './errors.mjs';
@@ -90,6 +92,36 @@ export function kafkaAccessProblem(err, who = 'admin') {
 }
 
 /**
+ * Fails at once, in the one line, when the first broker that answers shows a
+ * certificate we do not trust: kafkajs takes that for a broker down and
+ * retries for minutes. Brokers out of reach are left for kafkajs to report.
+ * @param {KafkaClient} client @param {number} [timeoutMs]
+ */
+export async function checkTrust(client, timeoutMs = 3000) {
+  if (!client.ssl) return;
+  const options = client.ssl === true ? {} : client.ssl;
+  for (const broker of client.brokers) {
+    const at = broker.lastIndexOf(':');
+    const host = broker.slice(0, at).replace(/^\[|\]$/g, '');
+    const port = Number(broker.slice(at + 1));
+    /** @type {NodeJS.ErrnoException | null | 'unreachable'} */
+    const outcome = await new Promise((resolve) => {
+      const socket = tls.connect({ ...options, host, port, ...(net.isIP(host) ? {} : { servername: host }) }, () => {
+        socket.end();
+        resolve(null);
+      });
+      socket.setTimeout(timeoutMs, () => {
+        socket.destroy();
+        resolve('unreachable');
+      });
+      socket.on('error', (err) => resolve(UNTRUSTED.has(/** @type {any} */ (err).code) ? err : 'unreachable'));
+    });
+    if (outcome === null) return;
+    if (outcome !== 'unreachable') throw new UserError(/** @type {string} */ (kafkaAccessProblem(outcome)), { cause: outcome });
+  }
+}
+
+/**
  * @param {KafkaClient | string[]} client where (and as whom) it connects; a list of brokers means plaintext
  * @param {{ clientId?: string, log?: (line: string) => void, connectionTimeout?: number, requestTimeout?: number, retry?: kafkajs.RetryOptions }} [opts]
  *   log: where warnings go (none are shown without it)
@@ -146,6 +178,7 @@ export function kafkaConnectFailure(config, err, who = 'admin') {
  * @template T @param {Config} config @param {(admin: kafkajs.Admin) => Promise<T>} fn @returns {Promise<T>}
  */
 export async function withKafkaAdmin(config, fn) {
+  await checkTrust(kafkaClient(config));
   const admin = kafkaAdmin(config);
   try {
     await admin.connect();

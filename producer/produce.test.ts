@@ -53,7 +53,7 @@ const kafka = vi.hoisted(() => ({
 }));
 
 vi.mock('#lib/kafka.mjs', async () => {
-  const { kafkaAccessProblem } = await vi.importActual<typeof import('#lib/kafka.mjs')>('#lib/kafka.mjs');
+  const { kafkaAccessProblem, checkTrust } = await vi.importActual<typeof import('#lib/kafka.mjs')>('#lib/kafka.mjs');
   const { default: kafkajs } = await import('kafkajs');
   const { default: protocol } = await import('kafkajs/src/protocol/error.js');
   /** A kafkajs error class, built as kafkajs builds it (its types leave out some constructors' arguments). */
@@ -140,6 +140,7 @@ vi.mock('#lib/kafka.mjs', async () => {
       };
     },
     kafkaAccessProblem,
+    checkTrust,
     ensureTopic: async (_admin: unknown, _topic: string, partitions: number) => {
       if (kafka.topicError) throw kafka.topicError;
       return partitions;

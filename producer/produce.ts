@@ -10,7 +10,7 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 import kafkajs from 'kafkajs';
 import type { Producer } from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
-import { createKafka, ensureTopic, kafkaAccessProblem } from '#lib/kafka.mjs';
+import { checkTrust, createKafka, ensureTopic, kafkaAccessProblem } from '#lib/kafka.mjs';
 import type { KafkaClient } from '#lib/kafka.mjs';
 import { acquireLock } from '#lib/lock.mjs';
 import { Acks } from './acks.js';
@@ -195,6 +195,7 @@ async function withKafka<T>(
     CONNECT_NOTICE_MS,
   );
   try {
+    await untilAborted(checkTrust(opts.kafka), opts.signal);
     await untilAborted(admin.connect(), opts.signal);
   } catch (err) {
     await bounded(admin.disconnect(), stopWaitMs);

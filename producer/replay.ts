@@ -8,7 +8,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
-import { createKafka, groupRange, headerText, kafkaAccessProblem, readRange } from '#lib/kafka.mjs';
+import { checkTrust, createKafka, groupRange, headerText, kafkaAccessProblem, readRange } from '#lib/kafka.mjs';
 import type { KafkaClient } from '#lib/kafka.mjs';
 import { SCHEMA_FILE, readAvsc } from './avro.js';
 import { partitionFor } from './partition.js';
@@ -75,6 +75,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
   const log = opts.log ?? (() => {});
   const kafka = createKafka(opts.kafka, { clientId: 'kafka-pg-pipeline-replay' });
   const admin = kafka.admin();
+  await checkTrust(opts.kafka);
   try {
     await admin.connect();
   } catch (err) {
