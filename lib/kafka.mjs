@@ -57,13 +57,17 @@ const UNTRUSTED = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-/** An error and the errors it wraps (kafkajs: originalError; Node: cause). @param {unknown} err */
-function* chain(err) {
-  let e = /** @type {any} */ (err);
-  for (let depth = 0; e && depth < 8; depth++) {
-    yield e;
-    e = e.originalError ?? e.cause;
-  }
+/**
+ * An error and the errors it wraps (kafkajs: originalError, or errors for
+ * an aggregate such as "Topic creation errors"; Node: cause).
+ * @param {unknown} err @param {number} [depth] @returns {Generator<any>}
+ */
+function* chain(err, depth = 0) {
+  const e = /** @type {any} */ (err);
+  if (!e || depth > 8) return;
+  yield e;
+  if (Array.isArray(e.errors)) for (const inner of e.errors) yield* chain(inner, depth + 1);
+  yield* chain(e.originalError ?? e.cause, depth + 1);
 }
 
 /**

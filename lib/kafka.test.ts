@@ -66,3 +66,11 @@ describe('kafkaAccessProblem', () => {
     ).toBeNull();
   });
 });
+
+describe('kafkaAccessProblem in an aggregate', () => {
+  it('finds the authorization failure inside kafkajs "Topic creation errors"', () => {
+    const inner = Object.assign(new Error('Topic authorization failed'), { type: 'TOPIC_AUTHORIZATION_FAILED' });
+    const aggregate = Object.assign(new Error('Topic creation errors'), { name: 'KafkaJSAggregateError', errors: [inner] });
+    expect(kafkaAccessProblem(aggregate, 'producer')).toMatch(/^Kafka denied the producer \(TOPIC_AUTHORIZATION_FAILED/);
+  });
+});

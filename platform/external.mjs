@@ -43,7 +43,7 @@ export async function checkEndpoints(config) {
       const auth = registryAuth(config);
       const res = await httpGet(`${config.registry.ccompatUrl}/subjects`, auth ? { authorization: basicHeader(auth) } : {});
       if (res.status === 401 || res.status === 403)
-        return `down: HTTP ${res.status}: set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD`;
+        return `down: HTTP ${res.status}: ${auth ? 'check' : 'set'} SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD`;
       return res.status === 200 && Array.isArray(res.json)
         ? 'ready'
         : `down: HTTP ${res.status} from ${config.registry.ccompatUrl}/subjects`;
@@ -54,7 +54,8 @@ export async function checkEndpoints(config) {
         `${config.connect.url}/connector-plugins?connectorsOnly=false`,
         who ? { authorization: basicHeader(who) } : {},
       );
-      if (res.status === 401 || res.status === 403) return `down: HTTP ${res.status}: set CONNECT_USERNAME and CONNECT_PASSWORD`;
+      if (res.status === 401 || res.status === 403)
+        return `down: HTTP ${res.status}: ${who ? 'check' : 'set'} CONNECT_USERNAME and CONNECT_PASSWORD`;
       if (res.status !== 200 || !Array.isArray(res.json)) return `down: HTTP ${res.status} from ${config.connect.url}`;
       const classes = res.json.map((p) => String(p.class));
       const missing = [JDBC_SINK_CLASS, AVRO_CONVERTER_CLASS].filter((c) => !classes.includes(c));

@@ -214,6 +214,12 @@ function pgInit(config) {
     // Only the cluster folder is private: its parents must stay traversable
     // for the postgres user when we run as root.
     fs.mkdirSync(path.dirname(data), { recursive: true });
+    if (pgUser()) {
+      // A private STATE_DIR (mode 0700, as mktemp makes them) would lock the
+      // postgres user out: let it pass through (search only, no listing).
+      for (const dir of [config.stateDir, config.runDir, config.logDir, config.dataDir, path.dirname(data)].filter((d) => fs.existsSync(d)))
+        fs.chmodSync(dir, fs.statSync(dir).mode | 0o001);
+    }
     fs.mkdirSync(data, { mode: 0o700 });
     chownPg(data);
     const pwfile = path.join(config.runDir, 'pg-initial-password');
