@@ -140,3 +140,73 @@ export async function etlTimes(config, runs) {
     await admin.end();
   }
 }
+
+/**
+ * The environment of a second local platform beside the default one: its own
+ * state folder and 12 ports from `base` (nodes on base/+1, +2/+3, +4/+5;
+ * PostgreSQL +6; registry +7/+8; Connect workers +9, +10; dashboard +11),
+ * downloads shared.
+ * @param {{ stateDir: string, cacheDir: string, base: number, brokers: number, protocol: 'PLAINTEXT' | 'SASL_SSL' }} a
+ * @returns {Record<string, string>}
+ */
+export function secondPlatformEnv({ stateDir, cacheDir, base, brokers, protocol }) {
+  return {
+    STATE_DIR: stateDir,
+    CACHE_DIR: cacheDir,
+    KAFKA_BROKERS: String(brokers),
+    KAFKA_SECURITY_PROTOCOL: protocol,
+    KAFKA_PORT: String(base),
+    KAFKA_CONTROLLER_PORT: String(base + 1),
+    PG_PORT: String(base + 6),
+    REGISTRY_PORT: String(base + 7),
+    REGISTRY_MANAGEMENT_PORT: String(base + 8),
+    CONNECT_PORT: String(base + 9),
+    DASHBOARD_PORT: String(base + 11),
+  };
+}
+
+/**
+ * What a user of that platform sets to reach it as a cluster of theirs:
+ * PLATFORM=external, its endpoints, the credentials it generated.
+ * @param {Config} platform @param {string} userState
+ * @returns {Record<string, string>}
+ */
+export function externalEnv(platform, userState) {
+  const secret = (/** @type {string} */ name) =>
+    fs.readFileSync(path.join(platform.stateDir, 'credentials', `${name}.password`), 'utf8').trim();
+  const secure = platform.kafka.security.protocol === 'SASL_SSL';
+  return {
+    STATE_DIR: userState,
+    PLATFORM: 'external',
+    KAFKA_BOOTSTRAP_SERVERS: platform.kafka.bootstrap,
+    KAFKA_SECURITY_PROTOCOL: platform.kafka.security.protocol,
+    SCHEMA_REGISTRY_URL: platform.registry.ccompatUrl,
+    CONNECT_URL: platform.connect.url,
+    PG_PORT: String(platform.pg.port),
+    ...(secure
+      ? {
+          KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+          KAFKA_SASL_USERNAME: 'admin',
+          KAFKA_SASL_PASSWORD: secret('kafka-admin'),
+          KAFKA_PRODUCER_SASL_USERNAME: 'producer',
+          KAFKA_PRODUCER_SASL_PASSWORD: secret('kafka-producer'),
+          KAFKA_SSL_CA_FILE: path.join(platform.stateDir, 'tls', 'ca.pem'),
+          CONNECT_USERNAME: 'admin',
+          CONNECT_PASSWORD: secret('connect-admin'),
+        }
+      : {}),
+  };
+}
+
+/** Resident memory of processes, MB. @param {number[]} pids */
+export function rssMb(pids) {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return Math.round(kb / 1024);
+}

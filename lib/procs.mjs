@@ -120,3 +120,18 @@ export async function stopPid(pid, graceMs = 30_000) {
 
 /** @param {number} ms */
 export const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The first of `count` consecutive ports on 127.0.0.1 that nobody listens on
+ * (for a second platform beside the default one: tests, benchmarks).
+ * @param {number} count @param {() => number} [random]
+ */
+export async function freePortRange(count, random = Math.random) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(random() * 20_000);
+    let free = true;
+    for (let port = base; port < base + count && free; port++) free = !(await portTaken('127.0.0.1', port));
+    if (free) return base;
+  }
+  throw new Error(`no ${count} free ports in a row on 127.0.0.1`);
+}

@@ -5,7 +5,6 @@
 // reach it as a user reaches a cluster of theirs: PLATFORM=external and the
 // endpoints and credentials in the environment.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +12,8 @@ import { config, loadConfig, ROOT } from '#lib/config.mjs';
 import { basicHeader, credentialFile } from '#lib/credentials.mjs';
 import { createKafka, kafkaClient, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
-import { cmdline, isAlive, readText } from '#lib/procs.mjs';
-import { resetPipeline, waitLoaded } from '../../bench/lib.mjs';
+import { cmdline, freePortRange, isAlive, readText } from '#lib/procs.mjs';
+import { externalEnv, resetPipeline, rssMb, secondPlatformEnv, waitLoaded } from '../../bench/lib.mjs';
 import { runEtl } from '../../ops/etl.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { down, ourPids, services, up } from '../../platform/lifecycle.mjs';
@@ -42,23 +41,6 @@ let external: Record<string, string>;
 let expected: ReturnType<typeof expectedChecksums>;
 let db: ReturnType<typeof pgClient>;
 
-/** `count` consecutive ports nobody listens on. */
-async function freeRange(count: number) {
-  const taken = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(true));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    let free = true;
-    for (let p = base; p < base + count && free; p++) free = !(await taken(p));
-    if (free) return base;
-  }
-  throw new Error(`no ${count} free ports in a row`);
-}
-
 const password = (name: string) => fs.readFileSync(credentialFile(sec, name), 'utf8').trim();
 const pidOf = (name: string) => Number(readText(path.join(sec.runDir, `${name}.pid`)));
 const rowsLanded = async () => Number((await db.query('select count(*)::int as n from synthetic_data')).rows[0].n);
@@ -70,44 +52,19 @@ const oneLine = (stderr: string) => {
 };
 
 beforeAll(async () => {
-  const base = await freeRange(12);
-  platformEnv = {
-    STATE_DIR: state,
-    CACHE_DIR: config.cacheDir,
-    KAFKA_BROKERS: '3',
-    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-    // Nodes on base/+1, +2/+3, +4/+5.
-    KAFKA_PORT: String(base),
-    KAFKA_CONTROLLER_PORT: String(base + 1),
-    PG_PORT: String(base + 6),
-    REGISTRY_PORT: String(base + 7),
-    REGISTRY_MANAGEMENT_PORT: String(base + 8),
-    // Two workers: +9 and +10.
-    CONNECT_PORT: String(base + 9),
-    DASHBOARD_PORT: String(base + 11),
-  };
+  platformEnv = secondPlatformEnv({
+    stateDir: state,
+    cacheDir: config.cacheDir,
+    base: await freePortRange(12),
+    brokers: 3,
+    protocol: 'SASL_SSL',
+  });
   sec = loadConfig(ROOT, { ...process.env, ...platformEnv });
   await up(sec, { log: () => {} });
   await migrate(sec);
   db = pgClient(sec);
   await db.connect();
-  external = {
-    STATE_DIR: userState,
-    PLATFORM: 'external',
-    KAFKA_BOOTSTRAP_SERVERS: sec.kafka.bootstrap,
-    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-    KAFKA_SASL_USERNAME: 'admin',
-    KAFKA_SASL_PASSWORD: password('kafka-admin'),
-    KAFKA_PRODUCER_SASL_USERNAME: 'producer',
-    KAFKA_PRODUCER_SASL_PASSWORD: password('kafka-producer'),
-    KAFKA_SSL_CA_FILE: path.join(state, 'tls', 'ca.pem'),
-    SCHEMA_REGISTRY_URL: sec.registry.ccompatUrl,
-    CONNECT_URL: sec.connect.url,
-    CONNECT_USERNAME: 'admin',
-    CONNECT_PASSWORD: password('connect-admin'),
-    PG_PORT: String(sec.pg.port),
-  };
+  external = externalEnv(sec, userState);
   if (!fs.existsSync(config.datasetFile)) await dist('dataset/generate-cli.js', ['--out', config.datasetFile]).done;
   expected = expectedChecksums(await readDataset(config.datasetFile));
 }, 300_000);
@@ -314,7 +271,6 @@ describe('a three-node SASL_SSL cluster with ACLs', () => {
     expect(all.code, all.stdout).toBe(0);
     expect(all.stdout).toMatch(/all parts up/);
     // Memory of the three-node platform, for the closing note.
-    const rss = ourPids(sec).reduce((sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(readText(`/proc/${pid}/status`) ?? '')?.[1] ?? 0), 0);
-    report.push([`memory of the platform's processes (RSS)`, `${Math.round(rss / 1024)} MB`, '', '', '', '', '', '']);
+    report.push([`memory of the platform's processes (RSS)`, `${rssMb(ourPids(sec))} MB`, '', '', '', '', '', '']);
   });
 });
