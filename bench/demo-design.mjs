@@ -2,7 +2,7 @@
 // The original demo's design, rebuilt faithfully for comparison (not for use):
 // JSON messages without a key, a flush after every message, and a consumer
 // that inserts and commits one row at a time into a table without a key.
-import kafkajs from 'kafkajs';
+import { createKafka, kafkaClient } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
@@ -12,7 +12,7 @@ import { pgClient } from '#lib/pg.mjs';
  * @param {{ id: number, ts: number, stock: number, sales: number }[]} rows
  */
 export async function demoBaseline(config, rows) {
-  const kafka = new kafkajs.Kafka({ clientId: 'bench-demo', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
+  const kafka = createKafka(kafkaClient(config, 'producer'), { clientId: 'bench-demo' });
   const topic = `bench-demo-${Date.now()}`;
   const admin = kafka.admin();
   await admin.connect();

@@ -15,6 +15,7 @@ import kafkajs from 'kafkajs';
 import copyStreams from 'pg-copy-streams';
 import { table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
+import { createKafka, kafkaClient } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../ops/etl.mjs';
 import { migrate } from '../ops/migrate.mjs';
@@ -184,7 +185,7 @@ async function copyBaseline(rows) {
 }
 
 async function bareProduce(rows) {
-  const kafka = new kafkajs.Kafka({ clientId: 'bench-bare', brokers: [config.kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING });
+  const kafka = createKafka(kafkaClient(config, 'producer'), { clientId: 'bench-bare' });
   const admin = kafka.admin();
   await admin.connect();
   const topic = `bench-bare-${Date.now()}`;
