@@ -89,8 +89,8 @@ export function kafkaAccessProblem(err, who = 'admin') {
       return `Kafka's TLS certificate is not trusted (${message}): set KAFKA_SSL_CA_FILE to the PEM file of the CA that signed the brokers' certificates`;
     if (/_AUTHORIZATION_FAILED$/.test(String(e.type ?? '')))
       return `Kafka denied the ${who} (${e.type}: ${message}): grant its user ACLs for the pipeline's topics and groups (README: "Run it on your cluster")`;
-    if (e.name === 'KafkaJSConnectionError' && /wrong version number|packet length too long|EPROTO/i.test(message))
-      return `Kafka's listener does not speak ${'TLS'} (${message}): set KAFKA_SECURITY_PROTOCOL to what the brokers' listener expects`;
+    if (e.code === 'EPROTO' || /wrong version number|packet length too long|disconnected before secure TLS connection/i.test(message))
+      return `Kafka's listener does not speak TLS (${message}): set KAFKA_SECURITY_PROTOCOL to what the brokers' listener expects`;
   }
   return null;
 }
@@ -118,7 +118,8 @@ export async function checkTrust(client, timeoutMs = 3000) {
         socket.destroy();
         resolve('unreachable');
       });
-      socket.on('error', (err) => resolve(UNTRUSTED.has(/** @type {any} */ (err).code) ? err : 'unreachable'));
+      // Not trusted, or no TLS at all on that port (a plaintext listener): both are the user's to fix.
+      socket.on('error', (err) => resolve(kafkaAccessProblem(err) ? err : 'unreachable'));
     });
     if (outcome === null) return;
     if (outcome !== 'unreachable') throw new UserError(/** @type {string} */ (kafkaAccessProblem(outcome)), { cause: outcome });

@@ -74,3 +74,13 @@ describe('kafkaAccessProblem in an aggregate', () => {
     expect(kafkaAccessProblem(aggregate, 'producer')).toMatch(/^Kafka denied the producer \(TOPIC_AUTHORIZATION_FAILED/);
   });
 });
+
+describe('kafkaAccessProblem for a protocol mismatch', () => {
+  it('says the listener does not speak TLS when a TLS client meets a plaintext port', () => {
+    const reset = Object.assign(new Error('Client network socket disconnected before secure TLS connection was established'), {
+      code: 'ECONNRESET',
+    });
+    expect(kafkaAccessProblem(reset)).toMatch(/^Kafka's listener does not speak TLS .*: set KAFKA_SECURITY_PROTOCOL/);
+    expect(kafkaAccessProblem(Object.assign(new Error('write EPROTO'), { code: 'EPROTO' }))).toMatch(/does not speak TLS/);
+  });
+});
