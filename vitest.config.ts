@@ -19,6 +19,7 @@ export default defineConfig({
             'platform/**/*.test.ts',
             'ops/**/*.test.ts',
             'dashboard/**/*.test.ts',
+            'bench/**/*.test.ts',
           ],
         },
       },

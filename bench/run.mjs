@@ -21,6 +21,7 @@ import { runEtl } from '../ops/etl.mjs';
 import { migrate } from '../ops/migrate.mjs';
 import { up } from '../platform/lifecycle.mjs';
 import { etlTimes, resetPipeline, waitLoaded } from './lib.mjs';
+import { serviceCpu } from './cpu.mjs';
 import { demoBaseline } from './demo-design.mjs';
 
 $.verbose = false;
@@ -85,17 +86,27 @@ fs.writeFileSync(path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}.json
 log(`written to ${path.relative(process.cwd(), path.join(dir, 'latest.json'))}`);
 
 async function batch() {
+  const cpuBefore = serviceCpu(config);
   const t0 = Date.now();
   const out = await $({ quiet: true })`node --max-old-space-size=96 dist/producer/cli.js --restart`;
   const producerEnd = Date.now();
   const produced = parseSummary(out.stdout);
   const landed = await waitLoaded(config, 527_040);
+  const cpuAfter = serviceCpu(config);
+  // CPU per row of each process over the load (the ETL's first run excluded).
+  /** @type {Record<string, number>} */
+  const cpuMicrosPerRow = { producer: (produced.cpuSeconds * 1e6) / landed.rows };
+  for (const kind of Object.keys(cpuAfter)) {
+    if (kind !== 'producer') cpuMicrosPerRow[kind] = ((cpuAfter[kind] - cpuBefore[kind]) * 1e6) / landed.rows;
+  }
+  cpuMicrosPerRow.all = Object.values(cpuMicrosPerRow).reduce((a, b) => a + b, 0);
   const etlStart = Date.now();
   const etl = await runEtl(config);
   return {
     rows: landed.rows,
     producerRowsPerSecond: produced.rowsPerSecond,
     producerPeakRssMb: produced.peakRssMb,
+    cpuMicrosPerRow,
     sinkRowsPerSecond: landed.rows / s(landed.last - landed.first),
     producerStartToLastRowSeconds: s(landed.last - t0),
     endToEndRowsPerSecond: landed.rows / s(landed.last - t0),
@@ -233,9 +244,14 @@ async function readRows(file) {
 }
 
 function parseSummary(stdout) {
-  const m = /sent ([\d,]+), .* ([\d,]+) rows\/s, peak RSS (\d+) MB/.exec(stdout);
+  const m = /sent ([\d,]+), .* ([\d,]+) rows\/s, peak RSS (\d+) MB, CPU ([\d.]+) s/.exec(stdout);
   if (!m) throw new Error(`unexpected producer output: ${stdout}`);
-  return { sent: Number(m[1].replace(/,/g, '')), rowsPerSecond: Number(m[2].replace(/,/g, '')), peakRssMb: Number(m[3]) };
+  return {
+    sent: Number(m[1].replace(/,/g, '')),
+    rowsPerSecond: Number(m[2].replace(/,/g, '')),
+    peakRssMb: Number(m[3]),
+    cpuSeconds: Number(m[4]),
+  };
 }
 
 function machine() {
@@ -259,6 +275,15 @@ function print(r) {
       'producer start to last row in PostgreSQL',
       `${n(r.batch.producerStartToLastRowSeconds, 1)} s`,
       `${n(r.batch.endToEndRowsPerSecond)} rows/s end to end`,
+    ],
+    [
+      'batch',
+      'CPU per row (µs, from /proc)',
+      Object.entries(r.batch.cpuMicrosPerRow)
+        .filter(([k]) => k !== 'all')
+        .map(([k, v]) => `${k} ${n(v, 1)}`)
+        .join(', '),
+      `all ${n(r.batch.cpuMicrosPerRow.all, 1)} µs/row`,
     ],
     [
       'batch',

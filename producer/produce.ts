@@ -91,6 +91,8 @@ export interface Summary {
   rowsPerSecond: number;
   /** Peak resident memory of this process so far, MB. */
   peakRssMb: number;
+  /** CPU time of this process so far (user + system), seconds. */
+  cpuSeconds: number;
   schemaId: number;
   stopped: boolean;
   complete: boolean;
@@ -441,6 +443,7 @@ function summarize(
     seconds: run.seconds,
     rowsPerSecond: run.acks.sent / Math.max(run.seconds, 1e-3),
     peakRssMb: process.resourceUsage().maxRSS / 1024,
+    cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     schemaId: ctx.schemaId,
     stopped: run.stopped,
     complete: run.complete,
@@ -490,6 +493,11 @@ export function summaryLine(s: Summary) {
     `rejected ${s.rejected.toLocaleString('en')}`,
   ];
   if (s.skipped > 0) parts.push(`skipped ${s.skipped.toLocaleString('en')} (--from-id)`);
-  parts.push(`${s.seconds.toFixed(1)} s`, formatRate(s.rowsPerSecond), `peak RSS ${Math.round(s.peakRssMb)} MB`);
+  parts.push(
+    `${s.seconds.toFixed(1)} s`,
+    formatRate(s.rowsPerSecond),
+    `peak RSS ${Math.round(s.peakRssMb)} MB`,
+    `CPU ${s.cpuSeconds.toFixed(1)} s`,
+  );
   return `${s.stopped ? 'stopped' : 'done'}: ${parts.join(', ')}${s.stopped ? '; checkpoint saved, the next run resumes there' : ''}`;
 }

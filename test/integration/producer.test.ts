@@ -33,7 +33,7 @@ describe('producing the full year', () => {
     const topic = uniqueName('full-year');
     const res = await dist('producer/cli.js', ['--file', file, '--topic', topic], env(), 300_000).done;
     expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout).toMatch(/^done: read 527,040, sent 527,040, rejected 0, .* rows\/s, peak RSS \d+ MB$/m);
+    expect(res.stdout).toMatch(/^done: read 527,040, sent 527,040, rejected 0, .* rows\/s, peak RSS \d+ MB, CPU [\d.]+ s$/m);
     expect(await endOffsetSum(brokers, topic)).toBe(527_040);
     // Keyed by id over every partition (TOPIC_PARTITIONS), about evenly.
     const perPartition = await partitionEnds(brokers, topic);
