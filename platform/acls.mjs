@@ -4,7 +4,9 @@
 // the dashboard) is a super user. Creating an ACL that exists is a no-op, so
 // `up` sets them every time.
 import kafkajs from 'kafkajs';
-import { withKafkaAdmin } from '#lib/kafka.mjs';
+import { UserError } from '#lib/errors.mjs';
+import { kafkaAccessProblem, withKafkaAdmin } from '#lib/kafka.mjs';
+import { delay } from '#lib/procs.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 
@@ -46,7 +48,27 @@ export function pipelineAcls(config) {
   );
 }
 
-/** @param {Config} config */
-export async function applyAcls(config) {
-  await withKafkaAdmin(config, (admin) => admin.createAcls({ acl: pipelineAcls(config) }));
+/**
+ * Sets the ACLs, trying again while a node is still (re)starting: `up` runs
+ * this when the last node is ready, and another node may be restarting then
+ * (its metadata still names it, and kafkajs may ask it first).
+ * @param {Config} config @param {{ timeoutMs?: number }} [opts]
+ */
+export async function applyAcls(config, { timeoutMs = config.readyTimeoutMs } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await withKafkaAdmin(config, (admin) => admin.createAcls({ acl: pipelineAcls(config) }));
+      return;
+    } catch (err) {
+      const access = kafkaAccessProblem(err);
+      if (access) throw new UserError(`setting the cluster's ACLs: ${access}`, { cause: err });
+      if (Date.now() > deadline)
+        throw new UserError(
+          `setting the cluster's ACLs failed for ${timeoutMs / 1000} s (${/** @type {Error} */ (err).message}): check the nodes with \`npm run platform:status\``,
+          { cause: err },
+        );
+      await delay(500);
+    }
+  }
 }
