@@ -5,10 +5,7 @@
 -- after its rows commit, and `SELECT * FROM stock_price_summary` stays what
 -- users type. A refresh with nothing touched deletes nothing and returns.
 -- The job ends before the next minute's start (pg_cron never runs two at
--- once); `npm run etl` and the job share the refresh's advisory lock. During
--- a bulk load a refresh can take a while (thousands of buckets a second): the
--- pause then grows to four times the refresh, so the ETL never takes more
--- than a fifth of a core from the load, and summaries lag by a few seconds.
+-- once); `npm run etl` and the job share the refresh's advisory lock.
 create procedure etl.refresh_summaries_for(
   seconds integer default 58,
   pause_seconds double precision default 1
@@ -19,16 +16,12 @@ declare
   deadline timestamptz := clock_timestamp() + make_interval(secs => seconds);
   stock_buckets integer;
   sales_buckets integer;
-  started timestamptz;
-  pause double precision;
 begin
   loop
-    started := clock_timestamp();
     call etl.refresh_summaries(false, stock_buckets, sales_buckets);
     commit;
-    pause := greatest(pause_seconds, 4 * extract(epoch from clock_timestamp() - started)::double precision);
-    exit when clock_timestamp() + make_interval(secs => pause) >= deadline;
-    perform pg_sleep(pause);
+    exit when clock_timestamp() + make_interval(secs => pause_seconds) >= deadline;
+    perform pg_sleep(pause_seconds);
   end loop;
 end $$;
 
