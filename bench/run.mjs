@@ -305,7 +305,7 @@ function print(r) {
     ],
     [
       'real time',
-      'summary lag behind raw rows (pg_cron, once a second)',
+      'summary lag behind raw rows (pg_cron, 1 min)',
       `median ${n(r.realTime.summaryLag.wallSecondsMedian, 1)} s`,
       `max ${n(r.realTime.summaryLag.wallSecondsMax, 1)} s wall`,
     ],
