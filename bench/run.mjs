@@ -23,6 +23,7 @@ import { up } from '../platform/lifecycle.mjs';
 import { etlTimes, resetPipeline, waitLoaded } from './lib.mjs';
 import { serviceCpu } from './cpu.mjs';
 import { demoBaseline } from './demo-design.mjs';
+import { pythonBaseline } from './demo-python.mjs';
 
 $.verbose = false;
 const RT_RATE = Number(process.env.BENCH_RT_RATE ?? 2000);
@@ -66,6 +67,8 @@ results.etl = await etlTimes(config, Number(process.env.BENCH_RUNS ?? 5));
 // 4. Baselines: the original design, and the machine's limits.
 log(`baseline: the original demo's design on ${DEMO_ROWS} rows`);
 results.demo = await demoBaseline(config, datasetRows.slice(0, DEMO_ROWS));
+log(`baseline: the original design in Python (pandas, kafka-python, psycopg2) on ${DEMO_ROWS} rows`);
+results.demoPython = pythonBaseline(config, DEMO_ROWS, log);
 log('baseline: COPY into a scratch table');
 results.copy = await copyBaseline(datasetRows);
 log('baseline: bare produce of pre-encoded messages');
@@ -74,6 +77,8 @@ results.bareProduce = await bareProduce(datasetRows);
 // 5. Ratios.
 results.ratios = {
   endToEndOverDemo: results.batch.endToEndRowsPerSecond / results.demo.endToEndRowsPerSecond,
+  endToEndOverDemoPython:
+    'endToEndRowsPerSecond' in results.demoPython ? results.batch.endToEndRowsPerSecond / results.demoPython.endToEndRowsPerSecond : null,
   endToEndTimeOverCopy: results.batch.producerStartToLastRowSeconds / results.copy.seconds,
 };
 
@@ -313,13 +318,22 @@ function print(r) {
     ['etl', 'incremental after 1 minute / 1 hour of rows', `${n(r.etl.minuteMs, 1)} ms`, `${n(r.etl.hourMs, 1)} ms`],
     [
       'baseline',
-      `original design (JSON, flush per message, insert+commit per row; ${n(r.demo.rows)} rows)`,
+      `original design rebuilt in TypeScript (JSON, flush per message, insert+commit per row; ${n(r.demo.rows)} rows)`,
       `${n(r.demo.endToEndRowsPerSecond)} rows/s end to end`,
       `producer alone ${n(r.demo.producerRowsPerSecond)} rows/s`,
     ],
+    'endToEndRowsPerSecond' in r.demoPython
+      ? [
+          'baseline',
+          `original design in Python (pandas, kafka-python, psycopg2; ${n(r.demoPython.rows)} rows)`,
+          `${n(r.demoPython.endToEndRowsPerSecond)} rows/s end to end`,
+          `producer alone ${n(r.demoPython.producerRowsPerSecond)} rows/s`,
+        ]
+      : ['baseline', 'original design in Python', 'skipped', r.demoPython.skipped],
     ['baseline', 'COPY into a scratch table (the full year)', `${n(r.copy.rowsPerSecond)} rows/s`, `${n(r.copy.seconds, 2)} s`],
     ['baseline', 'bare produce of pre-encoded messages', `${n(r.bareProduce.rowsPerSecond)} rows/s`, `${n(r.bareProduce.seconds, 2)} s`],
-    ['ratio', 'our end-to-end rate / original design', `${n(r.ratios.endToEndOverDemo, 1)}x`, 'aim: 50x or more'],
+    ['ratio', 'our end-to-end rate / original design in TypeScript', `${n(r.ratios.endToEndOverDemo, 1)}x`, 'aim: 50x or more'],
+    ['ratio', 'our end-to-end rate / original design in Python', `${n(r.ratios.endToEndOverDemoPython, 1)}x`, ''],
     ['ratio', 'our end-to-end time / COPY time', `${n(r.ratios.endToEndTimeOverCopy, 1)}x`, 'aim: 10x or less'],
     ['ratio', 'p99 real-time latency', `${n(r.realTime.latencySeconds.p99 * 1000)} ms`, 'aim: under 1,000 ms'],
   ];
