@@ -4,6 +4,7 @@
 // were errors.
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import tls from 'node:tls';
 import kafkajs from 'kafkajs';
 import { kafkaIdentity } from './credentials.mjs';
@@ -35,8 +36,9 @@ function readCa(config, file) {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
+    // The local platform's own CA (KAFKA_SSL_CA_FILE unset) is made by `up`.
     const fix =
-      config.platform === 'local' && !process.env.KAFKA_SSL_CA_FILE
+      config.platform === 'local' && file === path.join(config.stateDir, 'tls', 'ca.pem')
         ? '`npm run platform:up` creates it'
         : "set KAFKA_SSL_CA_FILE to the PEM file of the CA that signed your brokers' certificates";
     throw new UserError(`cannot read the Kafka CA file ${file} (${/** @type {NodeJS.ErrnoException} */ (err).code}): ${fix}`, {
@@ -108,21 +110,25 @@ export async function checkTrust(client, timeoutMs = 3000) {
     const at = broker.lastIndexOf(':');
     const host = broker.slice(0, at).replace(/^\[|\]$/g, '');
     const port = Number(broker.slice(at + 1));
-    /** @type {NodeJS.ErrnoException | null | 'unreachable'} */
+    /** @type {{ trusted: boolean } | { problem: string, cause: Error } | null} null: unreachable */
     const outcome = await new Promise((resolve) => {
       const socket = tls.connect({ ...options, host, port, ...(net.isIP(host) ? {} : { servername: host }) }, () => {
         socket.end();
-        resolve(null);
+        resolve({ trusted: true });
       });
       socket.setTimeout(timeoutMs, () => {
         socket.destroy();
-        resolve('unreachable');
+        resolve(null);
       });
       // Not trusted, or no TLS at all on that port (a plaintext listener): both are the user's to fix.
-      socket.on('error', (err) => resolve(kafkaAccessProblem(err) ? err : 'unreachable'));
+      socket.on('error', (err) => {
+        const problem = kafkaAccessProblem(err);
+        resolve(problem ? { problem, cause: err } : null);
+      });
     });
-    if (outcome === null) return;
-    if (outcome !== 'unreachable') throw new UserError(/** @type {string} */ (kafkaAccessProblem(outcome)), { cause: outcome });
+    if (outcome === null) continue;
+    if ('problem' in outcome) throw new UserError(outcome.problem, { cause: outcome.cause });
+    return;
   }
 }
 
@@ -160,9 +166,9 @@ export function headerText(headers, name) {
   return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
 }
 
-/** An admin client of the scripts, not connected. @param {Config} config */
-export function kafkaAdmin(config) {
-  return createKafka(kafkaClient(config), { clientId: 'kafka-pg-pipeline-scripts' }).admin();
+/** An admin client of the scripts, not connected. @param {Config} config @param {KafkaClient} [client] */
+export function kafkaAdmin(config, client = kafkaClient(config)) {
+  return createKafka(client, { clientId: 'kafka-pg-pipeline-scripts' }).admin();
 }
 
 /**
@@ -183,8 +189,9 @@ export function kafkaConnectFailure(config, err, who = 'admin') {
  * @template T @param {Config} config @param {(admin: kafkajs.Admin) => Promise<T>} fn @returns {Promise<T>}
  */
 export async function withKafkaAdmin(config, fn) {
-  await checkTrust(kafkaClient(config));
-  const admin = kafkaAdmin(config);
+  const client = kafkaClient(config);
+  await checkTrust(client);
+  const admin = kafkaAdmin(config, client);
   try {
     await admin.connect();
   } catch (err) {
