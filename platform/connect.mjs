@@ -9,8 +9,19 @@ import { basicHeader, connectIdentity, kafkaIdentity } from '#lib/credentials.mj
 import { UserError } from '#lib/errors.mjs';
 import { startDetached } from '#lib/procs.mjs';
 import { requireJava } from './java.mjs';
-import { scramJaas } from './kafka.mjs';
-import { digest, getJson, jvmFlags, kafkaLibs, log4jConfig, logFile, pidFile, pidFileProcess, toProperties } from './service.mjs';
+import { saslJaas } from './kafka.mjs';
+import {
+  digest,
+  getJson,
+  jvmFlags,
+  kafkaLibs,
+  log4jConfig,
+  logFile,
+  pidFile,
+  pidFileProcess,
+  toProperties,
+  writePrivate,
+} from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
@@ -100,10 +111,7 @@ function workerSecurity(config) {
   if (security.sasl) {
     client['sasl.mechanism'] = security.mechanism;
     const who = kafkaIdentity(config, 'connect', { create: config.platform === 'local' });
-    client['sasl.jaas.config'] =
-      security.mechanism === 'PLAIN'
-        ? `org.apache.kafka.common.security.plain.PlainLoginModule required username=${JSON.stringify(who.username)} password=${JSON.stringify(who.password)};`
-        : scramJaas(who);
+    client['sasl.jaas.config'] = saslJaas(security.mechanism, who);
   }
   if (security.tls && security.caFile) {
     client['ssl.truststore.type'] = 'PEM';
@@ -196,14 +204,12 @@ function connectService(config, worker) {
       fs.mkdirSync(config.runDir, { recursive: true });
       fs.mkdirSync(secretsDir(config), { recursive: true, mode: 0o700 });
       // The owner's only: with SASL it holds the connect user's password.
-      fs.writeFileSync(props, connectWorkerProperties(config, worker), { mode: 0o600 });
-      fs.chmodSync(props, 0o600);
+      writePrivate(props, connectWorkerProperties(config, worker));
       /** @type {string[]} */
       const auth = [];
       if (secure) {
         const users = path.join(config.runDir, 'connect-rest-users.properties');
-        fs.writeFileSync(users, restUsers(config), { mode: 0o600 });
-        fs.chmodSync(users, 0o600);
+        writePrivate(users, restUsers(config));
         const jaas = path.join(config.runDir, 'connect-rest.jaas');
         fs.writeFileSync(
           jaas,

@@ -12,7 +12,18 @@ import { readText, startDetached } from '#lib/procs.mjs';
 import { applyAcls } from './acls.mjs';
 import { requireJava } from './java.mjs';
 import { NODE_PRINCIPAL, ensureTls } from './tls.mjs';
-import { dataDir, digest, jvmFlags, kafkaLibs, log4jConfig, logFile, pidFile, pidFileProcess, toProperties } from './service.mjs';
+import {
+  dataDir,
+  digest,
+  jvmFlags,
+  kafkaLibs,
+  log4jConfig,
+  logFile,
+  pidFile,
+  pidFileProcess,
+  toProperties,
+  writePrivate,
+} from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
@@ -71,8 +82,8 @@ function secureProperties(config) {
     'sasl.enabled.mechanisms': 'SCRAM-SHA-512,SCRAM-SHA-256',
     'sasl.mechanism.inter.broker.protocol': 'SCRAM-SHA-512',
     // Brokers speak to each other as the admin; the file is the owner's only.
-    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': scramJaas(admin),
-    'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': scramJaas(admin),
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': saslJaas('SCRAM-SHA-512', admin),
+    'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': saslJaas('SCRAM-SHA-256', admin),
     'ssl.keystore.type': 'PEM',
     'ssl.keystore.location': tls.nodePem,
     'ssl.truststore.type': 'PEM',
@@ -84,9 +95,12 @@ function secureProperties(config) {
   };
 }
 
-/** @param {{ username: string, password: string }} who */
-export const scramJaas = (who) =>
-  `org.apache.kafka.common.security.scram.ScramLoginModule required username=${JSON.stringify(who.username)} password=${JSON.stringify(who.password)};`;
+/**
+ * A sasl.jaas.config value: PLAIN's login module or SCRAM's.
+ * @param {string} mechanism @param {{ username: string, password: string }} who
+ */
+export const saslJaas = (mechanism, who) =>
+  `org.apache.kafka.common.security.${mechanism === 'PLAIN' ? 'plain.PlainLoginModule' : 'scram.ScramLoginModule'} required username=${JSON.stringify(who.username)} password=${JSON.stringify(who.password)};`;
 
 /**
  * A KRaft cluster id: 16 random bytes, base64url without padding, as Kafka's
@@ -191,8 +205,7 @@ function kafkaCheck(config, node) {
  * @param {Config} config @param {KafkaNode} node @param {string} java @param {string} props
  */
 function kafkaInit(config, node, java, props) {
-  fs.writeFileSync(props, kafkaServerProperties(config, node), { mode: 0o600 });
-  fs.chmodSync(props, 0o600);
+  writePrivate(props, kafkaServerProperties(config, node));
   if (kafkaCheck(config, node)) return;
   fs.mkdirSync(config.dataDir, { recursive: true });
   let shape = readText(shapeFile(config));
@@ -216,7 +229,7 @@ function kafkaInit(config, node, java, props) {
   const argFile = path.join(config.runDir, `${node.name}.format.args`);
   // The class path's wildcard stays on the command line: the launcher expands none in an argument file.
   const args = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted', ...users];
-  fs.writeFileSync(argFile, args.map((a) => JSON.stringify(a)).join('\n'), { mode: 0o600 });
+  writePrivate(argFile, args.map((a) => JSON.stringify(a)).join('\n'));
   try {
     const res = spawnSync(java, ['-cp', kafkaLibs(config), `-Dlog4j2.configurationFile=${log4jConfig(config)}`, `@${argFile}`], {
       encoding: 'utf8',

@@ -45,6 +45,16 @@ export const log4jConfig = (config) => path.join(config.root, 'platform', 'log4j
 /** @param {...string} parts */
 export const digest = (...parts) => crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
 
+/**
+ * Writes a file only its owner may read (it holds a password): the mode is
+ * set on a file that existed before too, which writeFileSync leaves alone.
+ * @param {string} file @param {string} text
+ */
+export function writePrivate(file, text) {
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+}
+
 /** @param {Record<string, string | number | boolean>} props */
 export function toProperties(props) {
   return Object.entries(props)
