@@ -13,11 +13,10 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { table } from '#lib/cli.mjs';
 import { config, loadConfig, ROOT } from '#lib/config.mjs';
-import { withKafkaAdmin } from '#lib/kafka.mjs';
 import { delay, freePortRange, isAlive, readText } from '#lib/procs.mjs';
 import { migrate } from '../ops/migrate.mjs';
 import { down, ourPids, up } from '../platform/lifecycle.mjs';
-import { externalEnv, resetPipeline, rowsLanded, rssMb, secondPlatformEnv, waitLoaded } from './lib.mjs';
+import { allInSync, externalEnv, resetPipeline, rowsLanded, rssMb, secondPlatformEnv, waitLoaded } from './lib.mjs';
 
 const ROWS = 527_040;
 const quiet = () => {};
@@ -46,14 +45,7 @@ async function nodeKill(sec, env) {
   while ((await rowsLanded(sec)) <= before) await delay(100);
   const landing = (Date.now() - killed) / 1000;
   await up(sec, { log: quiet });
-  for (;;) {
-    const synced = await withKafkaAdmin(sec, async (admin) => {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [sec.pipeline.topic] });
-      return topics[0].partitions.every((p) => p.isr.length === 3);
-    }).catch(() => false);
-    if (synced) break;
-    await delay(250);
-  }
+  while (!(await allInSync(sec, 3))) await delay(250);
   const inSync = (Date.now() - killed) / 1000;
   await producer;
   await waitLoaded(sec, ROWS, 600_000);

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { connectApi } from '#lib/connect.mjs';
-import { consumerLag, kafkaAdmin } from '#lib/kafka.mjs';
+import { consumerLag, kafkaAdmin, withKafkaAdmin } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { delay } from '#lib/procs.mjs';
 import { applyConnectors } from '../ops/connectors.mjs';
@@ -196,6 +196,18 @@ export function externalEnv(platform, userState) {
         }
       : {}),
   };
+}
+
+/**
+ * Whether every partition of the pipeline's topic has all `replicas` in sync;
+ * false while the cluster does not answer.
+ * @param {Config} config @param {number} replicas
+ */
+export function allInSync(config, replicas) {
+  return withKafkaAdmin(config, async (admin) => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [config.pipeline.topic] });
+    return topics[0].partitions.every((p) => p.isr.length === replicas);
+  }).catch(() => false);
 }
 
 /** Resident memory of processes, MB. @param {number[]} pids */

@@ -13,7 +13,7 @@ import { basicHeader, credentialFile } from '#lib/credentials.mjs';
 import { createKafka, kafkaClient, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { cmdline, freePortRange, isAlive, readText } from '#lib/procs.mjs';
-import { externalEnv, resetPipeline, rssMb, secondPlatformEnv, waitLoaded } from '../../bench/lib.mjs';
+import { allInSync, externalEnv, resetPipeline, rssMb, secondPlatformEnv, waitLoaded } from '../../bench/lib.mjs';
 import { runEtl } from '../../ops/etl.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { down, ourPids, services, up } from '../../platform/lifecycle.mjs';
@@ -118,13 +118,6 @@ async function kill(name: string) {
   await until(async () => !isAlive(pid), 10_000, `${name} gone`);
 }
 
-/** Every partition of the topic with all three replicas in sync. */
-const fullyReplicated = () =>
-  withKafkaAdmin(sec, async (admin) => {
-    const { topics } = await admin.fetchTopicMetadata({ topics: [sec.pipeline.topic] });
-    return topics[0].partitions.every((p) => p.isr.length === 3);
-  }).catch(() => false);
-
 describe('a three-node SASL_SSL cluster with ACLs', () => {
   it('replicates the pipeline topics three times, two in sync required; Connect runs two workers', async () => {
     await resetPipeline(sec);
@@ -205,7 +198,7 @@ describe('a three-node SASL_SSL cluster with ACLs', () => {
       await until(async () => (await rowsLanded()) > before + 10_000, 120_000, 'rows landing with a node down');
       const landing = (Date.now() - killedAt) / 1000;
       await up(sec, { log: () => {} });
-      await until(fullyReplicated, 180_000, 'every replica back in sync');
+      await until(() => allInSync(sec, 3), 180_000, 'every replica back in sync');
       return `rows kept landing: +10,000 in ${landing.toFixed(1)} s; back in sync ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`;
     });
   }, 900_000);
