@@ -55,7 +55,7 @@ export async function resetPipeline(config) {
   const db = pgClient(config);
   await db.connect();
   try {
-    await db.query('truncate synthetic_data, stock_price_summary, sales_trend_summary, etl.touched_buckets');
+    await db.query('truncate synthetic_data, etl.stock_price_buckets, etl.sales_trend_buckets, etl.touched_buckets');
   } finally {
     await db.end();
   }

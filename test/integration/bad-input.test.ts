@@ -340,8 +340,10 @@ describe('least privilege and secrets', () => {
       await expect(
         reader.query('insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values (-1, now(), 1, 1)'),
       ).rejects.toThrow(/permission denied/);
-      await expect(reader.query('delete from sales_trend_summary')).rejects.toThrow(/permission denied/);
-      await expect(reader.query('truncate stock_price_summary')).rejects.toThrow(/permission denied/);
+      // The summaries are views over the ETL's stored buckets: neither can be written.
+      await expect(reader.query('delete from sales_trend_summary')).rejects.toThrow(/cannot delete from view/);
+      await expect(reader.query('truncate stock_price_summary')).rejects.toThrow(/is not a table/);
+      await expect(reader.query('delete from etl.stock_price_buckets')).rejects.toThrow(/permission denied/);
     } finally {
       await reader.end();
     }

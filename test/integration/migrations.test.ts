@@ -56,6 +56,8 @@ describe('migrations', () => {
         'sales_trend_summary',
         'synthetic_data_bucket_10m_idx',
         'stock_price_rollup',
+        'stock_price_buckets',
+        'samples_10m',
         'touched_buckets',
       ]),
     );
@@ -109,7 +111,8 @@ describe('roles', () => {
   it('the reporting role reads everything and writes nothing', async () => {
     await inDb('reader', async (db) => {
       expect((await db.query('select count(*)::int as n from stock_price_summary')).rows[0].n).toBe(1);
-      await expect(db.query('delete from stock_price_summary')).rejects.toThrow(/permission denied/);
+      await expect(db.query('delete from stock_price_summary')).rejects.toThrow(/cannot delete from view/);
+      await expect(db.query('delete from etl.stock_price_buckets')).rejects.toThrow(/permission denied/);
       await expect(db.query('update synthetic_data set stock_price = 0')).rejects.toThrow(/permission denied/);
       await expect(db.query('call etl.refresh_summaries()')).rejects.toThrow(/permission denied/);
     });
@@ -135,8 +138,100 @@ describe('the ETL', () => {
     await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
     expect((await counts()).stock).toBeGreaterThanOrEqual(12);
     await inDb('admin', (db) => db.query('truncate synthetic_data'));
+    // At once, before any refresh: the truncate marked every stored bucket.
+    expect(await counts()).toEqual({ stock: 0, sales: 0 });
     await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
     expect(await counts()).toEqual({ stock: 0, sales: 0 });
+    expect(await storedCounts()).toEqual({ stock: 0, sales: 0 });
+  });
+
+  it('shows rows in the summaries the moment they land, before any refresh, as a full recompute would', async () => {
+    await inDb('admin', (db) => db.query('truncate synthetic_data'));
+    await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
+    // Two hours of rows, refreshed and stored.
+    await inDb('sink', (db) =>
+      db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend)
+                select g, timestamptz '2024-04-01 00:00+00' + g * interval '1 minute', 100 + g, 200 + g from generate_series(1, 119) g`),
+    );
+    await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
+    expect(await storedCounts()).toEqual({ stock: 12, sales: 6 });
+    expect(await pending()).toBe(0);
+
+    // Then, with no refresh: a new bucket, a late row whose timestamp, a
+    // millisecond before the first row's, makes it the first of a stored
+    // bucket, a changed value,
+    // and a bucket whose every row goes.
+    await inDb('sink', async (db) => {
+      await db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend)
+                      values (500, '2024-04-01 05:00:00+00', 1, 2), (501, '2024-04-01 00:00:59.999+00', 3, 4)`);
+      await db.query('update synthetic_data set stock_price = 7 where id = 45');
+    });
+    await inDb('admin', (db) => db.query('delete from synthetic_data where id between 100 and 109'));
+    expect(await pending()).toBeGreaterThan(0);
+
+    const bucket = (table: string, start: string) =>
+      inDb('reader', async (db) => (await db.query(`select * from ${table} where interval_start = $1`, [start])).rows[0]);
+    expect(await bucket('stock_price_summary', '2024-04-01 05:00+00')).toMatchObject({
+      sample_count: 1,
+      first_stock_price: 1,
+      avg_stock_price: 1,
+    });
+    expect(await bucket('stock_price_summary', '2024-04-01 00:00+00')).toMatchObject({
+      sample_count: 10,
+      first_stock_price: 3,
+      last_stock_price: 109,
+    });
+    expect(await bucket('stock_price_summary', '2024-04-01 00:40+00')).toMatchObject({ max_stock_price: 149, min_stock_price: 7 });
+    expect(await bucket('stock_price_summary', '2024-04-01 01:40+00')).toBeUndefined();
+    expect(await bucket('sales_trend_summary', '2024-04-01 05:00+00')).toMatchObject({ sample_count: 1, last_sales_trend: 2 });
+    expect(await bucket('sales_trend_summary', '2024-04-01 00:00+00')).toMatchObject({
+      sample_count: 20,
+      first_sales_trend: 4,
+      last_sales_trend: 219,
+    });
+    // The 01:40-02:00 bucket lost its first half: only 110..119 are left.
+    expect(await bucket('sales_trend_summary', '2024-04-01 01:40+00')).toMatchObject({ sample_count: 10, first_sales_trend: 310 });
+    // The stored buckets are still the old ones: the views computed the new.
+    expect(await storedCounts()).toEqual({ stock: 12, sales: 6 });
+    expect(await inDb('etl', (db) => exactDifference(db))).toEqual({ stock: 0, sales: 0 });
+
+    // The refresh stores what the views showed, to the bit.
+    const before = await inDb('reader', async (db) => ({
+      stock: (await db.query(`select ${STOCK_COLS} from stock_price_summary order by 1`)).rows,
+      sales: (await db.query(`select ${SALES_COLS} from sales_trend_summary order by 1`)).rows,
+    }));
+    const { rows } = await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
+    expect(rows[0]).toEqual({ stock_buckets: 3, sales_buckets: 4 });
+    expect(await pending()).toBe(0);
+    expect(await storedCounts()).toEqual({ stock: 12, sales: 7 });
+    expect(
+      await inDb('reader', async (db) => ({
+        stock: (await db.query(`select ${STOCK_COLS} from stock_price_summary order by 1`)).rows,
+        sales: (await db.query(`select ${SALES_COLS} from sales_trend_summary order by 1`)).rows,
+      })),
+    ).toEqual(before);
+    expect(await inDb('etl', (db) => exactDifference(db))).toEqual({ stock: 0, sales: 0 });
+  });
+
+  it('rebuilds in full writing only the buckets that changed, and drops those with no rows left', async () => {
+    await inDb('etl', (db) => db.query('call etl.refresh_summaries(true)'));
+    expect((await inDb('etl', (db) => db.query('call etl.refresh_summaries(true)'))).rows[0]).toEqual({
+      stock_buckets: 0,
+      sales_buckets: 0,
+    });
+    // Behind the trigger's back (as a superuser may): the full rebuild still finds it.
+    await inDb('admin', async (db) => {
+      await db.query('alter table synthetic_data disable trigger user');
+      await db.query('update synthetic_data set sales_trend = 0 where id = 1');
+      await db.query('delete from synthetic_data where id = 500');
+      await db.query('alter table synthetic_data enable trigger user');
+    });
+    expect((await inDb('etl', (db) => db.query('call etl.refresh_summaries(true)'))).rows[0]).toEqual({
+      stock_buckets: 0,
+      sales_buckets: 1,
+    });
+    expect(await storedCounts()).toEqual({ stock: 11, sales: 6 });
+    expect(await inDb('etl', (db) => exactDifference(db))).toEqual({ stock: 0, sales: 0 });
   });
 });
 
@@ -153,3 +248,37 @@ describe('the sink connector', () => {
     expect(text).not.toContain(config.pg.roles.sink.password);
   });
 });
+
+const STOCK_COLS =
+  'interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count';
+const SALES_COLS =
+  'interval_start, interval_end, avg_sales_trend, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count';
+
+/** Buckets the last refresh stored (what the views show once nothing is pending). */
+const storedCounts = () =>
+  inDb(
+    'admin',
+    async (db) =>
+      (
+        await db.query(`select (select count(*) from etl.stock_price_buckets)::int as stock,
+                               (select count(*) from etl.sales_trend_buckets)::int as sales`)
+      ).rows[0],
+  );
+
+/** Touched buckets waiting for the next refresh. */
+const pending = () => inDb('admin', async (db) => (await db.query('select count(*)::int as n from etl.touched_buckets')).rows[0].n);
+
+/** Rows in which each summary view and a full recompute differ, either way, compared to the bit. */
+async function exactDifference(db: ReturnType<typeof pgClient>) {
+  const diff = async (view: string, rollup: string, cols: string) =>
+    (
+      await db.query(`select count(*)::int as n from (
+        (select ${cols} from ${view} except all select ${cols} from ${rollup})
+        union all
+        (select ${cols} from ${rollup} except all select ${cols} from ${view})) d`)
+    ).rows[0].n;
+  return {
+    stock: await diff('stock_price_summary', 'etl.stock_price_rollup', STOCK_COLS),
+    sales: await diff('sales_trend_summary', 'etl.sales_trend_rollup', SALES_COLS),
+  };
+}
