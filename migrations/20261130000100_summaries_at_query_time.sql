@@ -76,46 +76,23 @@ create view etl.sales_trend_rollup as
   from etl.samples_10m
   group by bucket_20m;
 
--- The buckets touched since the last refresh, computed now. Security definer:
--- readers need no right on the etl tables. The touched set is read once into
--- a variable, so the recompute reads only those buckets' rows (by index).
--- Stable: it sees the snapshot of the query that calls it, the same one the
--- view's stored part is read in.
-create function etl.stock_price_live() returns setof etl.stock_price_buckets
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-set max_parallel_workers_per_gather = 0
-as $$
-declare
-  touched timestamptz[] := (select array_agg(distinct bucket_start) from etl.touched_buckets);
-begin
-  if touched is not null then
-    return query select r.*, statement_timestamp() from etl.stock_price_rollup as r where r.interval_start = any(touched);
-  end if;
-end $$;
-
-create function etl.sales_trend_live() returns setof etl.sales_trend_buckets
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-set max_parallel_workers_per_gather = 0
-as $$
-declare
-  touched timestamptz[] := (select array_agg(distinct etl.bucket_20m(bucket_start)) from etl.touched_buckets);
-begin
-  if touched is not null then
-    return query select r.*, statement_timestamp() from etl.sales_trend_rollup as r where r.interval_start = any(touched);
-  end if;
-end $$;
-
--- What users query. refreshed_at is when the bucket was computed: by the last
--- refresh, or by this very query for a bucket touched since.
+-- What users query: the stored buckets, except those touched since the last
+-- refresh, which are computed from the raw rows now, in the same snapshot.
+-- refreshed_at is when a bucket was computed: by the last refresh, or by this
+-- very query. A bucket touched since is computed on its own (OFFSET 0 keeps
+-- the planner from aggregating the whole table and joining after), by index,
+-- and a filter on interval_start reaches the touched list first: a query for
+-- a day computes only that day's touched buckets.
 create view public.stock_price_summary as
   select b.interval_start, b.interval_end, b.avg_stock_price, b.min_stock_price, b.max_stock_price,
          b.first_stock_price, b.last_stock_price, b.sample_count, b.refreshed_at
   from etl.stock_price_buckets as b
   where not exists (select from etl.touched_buckets as t where t.bucket_start = b.interval_start)
   union all
-  select * from etl.stock_price_live();
+  select t.interval_start, r.interval_end, r.avg_stock_price, r.min_stock_price, r.max_stock_price,
+         r.first_stock_price, r.last_stock_price, r.sample_count, statement_timestamp()
+  from (select distinct bucket_start as interval_start from etl.touched_buckets) as t,
+    lateral (select * from etl.stock_price_rollup as r where r.interval_start = t.interval_start offset 0) as r;
 
 create view public.sales_trend_summary as
   select b.interval_start, b.interval_end, b.avg_sales_trend, b.min_sales_trend, b.max_sales_trend,
@@ -123,13 +100,14 @@ create view public.sales_trend_summary as
   from etl.sales_trend_buckets as b
   where not exists (select from etl.touched_buckets as t where etl.bucket_20m(t.bucket_start) = b.interval_start)
   union all
-  select * from etl.sales_trend_live();
+  select t.interval_start, r.interval_end, r.avg_sales_trend, r.min_sales_trend, r.max_sales_trend,
+         r.first_sales_trend, r.last_sales_trend, r.sample_count, statement_timestamp()
+  from (select distinct etl.bucket_20m(bucket_start) as interval_start from etl.touched_buckets) as t,
+    lateral (select * from etl.sales_trend_rollup as r where r.interval_start = t.interval_start offset 0) as r;
 
 comment on view public.stock_price_summary is '10-minute buckets of synthetic_data.stock_price, always current: stored by etl.refresh_summaries() (pg_cron, every minute), the buckets touched since computed at query time.';
 comment on view public.sales_trend_summary is '20-minute buckets of synthetic_data.sales_trend, always current: stored by etl.refresh_summaries() (pg_cron, every minute), the buckets touched since computed at query time.';
 
-revoke execute on function etl.stock_price_live(), etl.sales_trend_live() from public;
-grant execute on function etl.stock_price_live(), etl.sales_trend_live() to pipeline_reader, pipeline_etl;
 grant select on public.stock_price_summary, public.sales_trend_summary to pipeline_reader, pipeline_etl;
 grant select on etl.samples_10m, etl.stock_price_rollup, etl.sales_trend_rollup to pipeline_etl, pipeline_reader;
 
@@ -150,8 +128,7 @@ end $$;
 -- only the buckets touched since the last run. Past a few thousand touched
 -- buckets (a bulk load) a full rebuild is cheaper, and gives the same result:
 -- it writes only the buckets whose values changed (no dead tuples,
--- refreshed_at stays) and deletes those with no rows left, comparing against
--- the recompute it already holds instead of the raw table.
+-- refreshed_at stays) and deletes those with no rows left.
 create or replace procedure etl.refresh_summaries(
   full_rebuild boolean default false,
   inout stock_buckets integer default null,
@@ -183,24 +160,31 @@ begin
     with s as materialized (
       select * from etl.samples_10m
     ),
-    stock as materialized (
+    stock as (
       select bucket_start as interval_start, bucket_start + interval '10 minutes' as interval_end,
              stock_sum / sample_count as avg_stock_price, stock_min as min_stock_price, stock_max as max_stock_price,
              first_sample[3] as first_stock_price, last_sample[3] as last_stock_price, sample_count
       from s
     ),
-    sales as materialized (
+    sales as (
       select bucket_20m as interval_start, bucket_20m + interval '20 minutes' as interval_end,
              sum(sales_sum) / sum(sample_count) as avg_sales_trend, min(sales_min) as min_sales_trend, max(sales_max) as max_sales_trend,
              (min(first_sample))[4] as first_sales_trend, (max(last_sample))[4] as last_sales_trend, sum(sample_count)::integer as sample_count
       from s
       group by bucket_20m
     ),
-    stock_changed as (
-      insert into etl.stock_price_buckets as t (interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count)
-      select r.* from stock as r left join etl.stock_price_buckets as b on b.interval_start = r.interval_start
+    -- One full join per summary finds both what changed or is new and what
+    -- has no rows left.
+    stock_diff as materialized (
+      select r.*, b.interval_start as stored_start
+      from stock as r full join etl.stock_price_buckets as b on b.interval_start = r.interval_start
       where (b.interval_end, b.avg_stock_price, b.min_stock_price, b.max_stock_price, b.first_stock_price, b.last_stock_price, b.sample_count)
         is distinct from (r.interval_end, r.avg_stock_price, r.min_stock_price, r.max_stock_price, r.first_stock_price, r.last_stock_price, r.sample_count)
+    ),
+    stock_changed as (
+      insert into etl.stock_price_buckets as t (interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count)
+      select interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count
+      from stock_diff where interval_start is not null
       on conflict (interval_start) do update set
         interval_end = excluded.interval_end,
         avg_stock_price = excluded.avg_stock_price,
@@ -213,14 +197,19 @@ begin
       returning 1
     ),
     stock_gone as (
-      delete from etl.stock_price_buckets as t
-      where not exists (select from stock as r where r.interval_start = t.interval_start)
+      delete from etl.stock_price_buckets as t using stock_diff as d
+      where d.interval_start is null and t.interval_start = d.stored_start
+    ),
+    sales_diff as materialized (
+      select r.*, b.interval_start as stored_start
+      from sales as r full join etl.sales_trend_buckets as b on b.interval_start = r.interval_start
+      where (b.interval_end, b.avg_sales_trend, b.min_sales_trend, b.max_sales_trend, b.first_sales_trend, b.last_sales_trend, b.sample_count)
+        is distinct from (r.interval_end, r.avg_sales_trend, r.min_sales_trend, r.max_sales_trend, r.first_sales_trend, r.last_sales_trend, r.sample_count)
     ),
     sales_changed as (
       insert into etl.sales_trend_buckets as t (interval_start, interval_end, avg_sales_trend, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count)
-      select r.* from sales as r left join etl.sales_trend_buckets as b on b.interval_start = r.interval_start
-      where (b.interval_end, b.avg_sales_trend, b.min_sales_trend, b.max_sales_trend, b.first_sales_trend, b.last_sales_trend, b.sample_count)
-        is distinct from (r.interval_end, r.avg_sales_trend, r.min_sales_trend, r.max_sales_trend, r.first_sales_trend, r.last_sales_trend, r.sample_count)
+      select interval_start, interval_end, avg_sales_trend, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count
+      from sales_diff where interval_start is not null
       on conflict (interval_start) do update set
         interval_end = excluded.interval_end,
         avg_sales_trend = excluded.avg_sales_trend,
@@ -233,8 +222,8 @@ begin
       returning 1
     ),
     sales_gone as (
-      delete from etl.sales_trend_buckets as t
-      where not exists (select from sales as r where r.interval_start = t.interval_start)
+      delete from etl.sales_trend_buckets as t using sales_diff as d
+      where d.interval_start is null and t.interval_start = d.stored_start
     )
     select (select count(*) from stock_changed), (select count(*) from sales_changed) into stock_buckets, sales_buckets;
     return;
@@ -266,8 +255,6 @@ call etl.refresh_summaries(true);
 -- Down Migration
 drop view public.sales_trend_summary;
 drop view public.stock_price_summary;
-drop function etl.sales_trend_live();
-drop function etl.stock_price_live();
 drop procedure etl.refresh_summaries(boolean, integer, integer);
 drop view etl.sales_trend_rollup;
 drop view etl.stock_price_rollup;
