@@ -12,6 +12,7 @@ import { runEtl } from '../../ops/etl.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { services, up } from '../../platform/lifecycle.mjs';
 import { resetPipeline, waitLoaded } from '../../bench/lib.mjs';
+import { connectorFiles } from '../../ops/connectors.mjs';
 import {
   dist,
   expectedChecksums,
@@ -22,6 +23,9 @@ import {
   tempDir,
   until,
 } from './helpers.js';
+
+/** The sink's tasks, as its connector file asks. */
+const SINK_TASKS = Number(connectorFiles(config).find((c) => c.name === config.sink.connector)?.body['tasks.max']);
 
 const ROWS = 527_040;
 // A producer killed mid-run resends what Kafka had not acknowledged: at most
@@ -185,7 +189,7 @@ describe('faults during a full-year load', () => {
             const { json } = await connectApi(survivor, 'GET', `/connectors/${config.sink.connector}/status`);
             const tasks = json?.tasks ?? [];
             return (
-              tasks.length === config.pipeline.partitions &&
+              tasks.length === SINK_TASKS &&
               tasks.every((t: { worker_id: string; state: string }) => t.worker_id.endsWith(`:${port}`) && t.state === 'RUNNING')
             );
           },
