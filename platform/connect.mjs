@@ -13,6 +13,7 @@ import { saslJaas } from './kafka.mjs';
 import {
   digest,
   getJson,
+  COLLECTORS,
   jvmFlags,
   kafkaLibs,
   log4jConfig,
@@ -220,7 +221,7 @@ function connectService(config, worker) {
       startDetached({
         cmd: java,
         args: [
-          ...jvmFlags(config, worker.name, config.connect.heap),
+          ...jvmFlags(config, worker.name, config.connect.heap, COLLECTORS.throughput),
           // Converters and clients may not bring config providers of their own
           // (value.converter.config.providers=...): only the worker's above count.
           '-Dorg.apache.kafka.automatic.config.providers=none',

@@ -5,7 +5,7 @@ import { connectWorkerProperties } from './connect.mjs';
 import { javaMajor, pickJdk } from './java.mjs';
 import { kafkaClusterId, kafkaServerProperties } from './kafka.mjs';
 import { postgresConf } from './postgres.mjs';
-import { toProperties } from './service.mjs';
+import { COLLECTORS, jvmFlags, toProperties } from './service.mjs';
 
 const defaults = {
   CACHE_DIR: '.local',
@@ -145,5 +145,16 @@ describe('table and properties', () => {
   });
   it('writes key=value lines', () => {
     expect(toProperties({ a: 1, 'b.c': 'x' })).toBe('a=1\nb.c=x\n');
+  });
+});
+
+describe('jvmFlags', () => {
+  it("adds the service's collector, unless the heap setting chose one", () => {
+    expect(jvmFlags(config, 'kafka', '-Xmx512m')).toEqual(expect.arrayContaining(['-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20']));
+    const connect = jvmFlags(config, 'connect', '-Xmx768m', COLLECTORS.throughput);
+    expect(connect).toContain('-XX:+UseParallelGC');
+    expect(connect).not.toContain('-XX:+UseG1GC');
+    const chosen = jvmFlags(config, 'connect', '-Xmx768m -XX:+UseSerialGC', COLLECTORS.throughput);
+    expect(chosen.filter((f) => /^-XX:\+Use\w+GC$/.test(f))).toEqual(['-XX:+UseSerialGC']);
   });
 });

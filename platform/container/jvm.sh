@@ -7,8 +7,11 @@ set -euo pipefail
 conf=/opt/kafka/config
 cp='/opt/kafka/libs/*'
 log4j=-Dlog4j2.configurationFile=$conf/log4j2.properties
-# The JVM flags of platform/service.mjs jvmFlags(), with the heap from .env.
-flags=(-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$log4j")
+# The JVM flags of platform/service.mjs jvmFlags(), with the heap from .env,
+# and each one's collector (COLLECTORS there).
+flags=(-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$log4j")
+low_pause=(-XX:+UseG1GC -XX:MaxGCPauseMillis=20)
+throughput=(-XX:+UseParallelGC)
 
 fill() {
   local text
@@ -27,14 +30,14 @@ case "${1:-}" in
       echo "jvm.sh: Kafka storage formatted (cluster $id)"
     fi
     # shellcheck disable=SC2086
-    exec java ${KAFKA_HEAP:-} "${flags[@]}" -cp "$cp" kafka.Kafka /tmp/kafka.properties
+    exec java ${KAFKA_HEAP:-} "${low_pause[@]}" "${flags[@]}" -cp "$cp" kafka.Kafka /tmp/kafka.properties
     ;;
   connect)
     : "${CONNECT_GROUP_ID:?}"
     fill "$conf/connect.properties.in" /tmp/connect.properties
     # Converters and clients may not bring config providers of their own.
     # shellcheck disable=SC2086
-    exec java ${CONNECT_HEAP:-} "${flags[@]}" -Dorg.apache.kafka.automatic.config.providers=none \
+    exec java ${CONNECT_HEAP:-} "${throughput[@]}" "${flags[@]}" -Dorg.apache.kafka.automatic.config.providers=none \
       -cp "$cp" org.apache.kafka.connect.cli.ConnectDistributed /tmp/connect.properties
     ;;
   *)
