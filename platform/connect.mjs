@@ -195,7 +195,8 @@ function connectService(config, worker) {
       digest(
         connectWorkerProperties(config, worker),
         JSON.stringify(connectEnv(config)),
-        config.connect.heap,
+        // The JVM's flags, not only the heap: a change of collector restarts it.
+        jvmFlags(config, worker.name, config.connect.heap, COLLECTORS.throughput).join(' '),
         secure ? restUsers(config) : '',
       ),
     async start() {

@@ -138,7 +138,7 @@ function kafkaService(config, node) {
       kafkaCheck(config, node);
     },
     ...pidFileProcess(config, node.name),
-    fingerprint: () => digest(kafkaServerProperties(config, node), config.kafka.heap),
+    fingerprint: () => digest(kafkaServerProperties(config, node), jvmFlags(config, node.name, config.kafka.heap).join(' ')),
     async start() {
       const java = requireJava(17);
       kafkaInit(config, node, java, props);

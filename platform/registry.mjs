@@ -23,7 +23,13 @@ export function registryService(config) {
     hint: 'Apicurio needs Java 21+ (REGISTRY_JAVA_HOME) and reaches PostgreSQL as the registry role; the log names which failed',
     after: ['postgres'],
     ...pidFileProcess(config, 'registry'),
-    fingerprint: () => digest(JSON.stringify(config.registry), config.pg.host, String(config.pg.port)),
+    fingerprint: () =>
+      digest(
+        JSON.stringify(config.registry),
+        config.pg.host,
+        String(config.pg.port),
+        jvmFlags(config, 'registry', config.registry.heap).join(' '),
+      ),
     async start() {
       const java = registryJava(config);
       const { registry: r, pg: p } = config;
