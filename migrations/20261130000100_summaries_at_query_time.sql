@@ -24,65 +24,131 @@ comment on table etl.sales_trend_buckets is 'The 20-minute buckets as of the las
 drop view etl.stock_price_rollup;
 drop view etl.sales_trend_rollup;
 
--- Everything both summaries need of a 10-minute bucket, in one pass over its
--- rows. A 20-minute bucket is two 10-minute ones: its count, min, max, first
--- and last follow exactly from its halves', its average from their sums (two
--- terms add to the same float in either order, so every path agrees to the
--- bit). First and last are the rows with the earliest and latest timestamp,
--- ties by id: min/max over float8 (epoch, id, stock, sales) arrays, without a
--- sort per bucket. Grouped by both bucket widths (one follows from the other)
--- so that a filter on either reaches its index.
-create view etl.samples_10m as
+-- Everything both summaries need of the 10-minute buckets in [from_start,
+-- to_start), in one pass over their rows. A 20-minute bucket is two 10-minute
+-- ones: its count, min, max, first and last follow exactly from its halves',
+-- its average from their sums (two terms add to the same float in either
+-- order, so every path agrees to the bit). First and last are the rows with
+-- the earliest and latest timestamp, ties by id: min/max over float8 (epoch,
+-- id, stock, sales) arrays, without a sort per bucket.
+-- A plain SQL function, so PostgreSQL inlines it: called with one bucket's
+-- bounds it reads that bucket's rows by the timestamp index; called with
+-- -infinity and infinity it is the whole table. OFFSET 0 builds each row's
+-- array once for both min and max (a third of the full recompute's time).
+create function etl.samples_10m_in(from_start timestamptz, to_start timestamptz)
+returns table (
+  bucket_start timestamptz,
+  sample_count integer,
+  stock_sum double precision,
+  stock_min double precision,
+  stock_max double precision,
+  sales_sum double precision,
+  sales_min double precision,
+  sales_max double precision,
+  first_sample double precision[],
+  last_sample double precision[]
+)
+language sql stable
+as $$
   select
-    etl.bucket_10m("timestamp") as bucket_start,
-    etl.bucket_20m("timestamp") as bucket_20m,
-    count(*)::integer as sample_count,
-    sum(stock_price) as stock_sum,
-    min(stock_price) as stock_min,
-    max(stock_price) as stock_max,
-    sum(sales_trend) as sales_sum,
-    min(sales_trend) as sales_min,
-    max(sales_trend) as sales_max,
-    min(array[date_part('epoch', "timestamp"), id, stock_price, sales_trend]) as first_sample,
-    max(array[date_part('epoch', "timestamp"), id, stock_price, sales_trend]) as last_sample
-  from public.synthetic_data
-  group by 1, 2;
+    bucket_start,
+    count(*)::integer,
+    sum(stock_price),
+    min(stock_price),
+    max(stock_price),
+    sum(sales_trend),
+    min(sales_trend),
+    max(sales_trend),
+    min(sample),
+    max(sample)
+  from (
+    select
+      etl.bucket_10m("timestamp") as bucket_start,
+      stock_price,
+      sales_trend,
+      array[date_part('epoch', "timestamp"), id, stock_price, sales_trend] as sample
+    from public.synthetic_data
+    -- The bounds are bucket starts, so comparing the timestamp itself is the
+    -- same test, without a date_bin per row, and it reaches the index.
+    where "timestamp" >= from_start and "timestamp" < to_start
+    offset 0
+  ) as samples
+  group by bucket_start
+$$;
 
--- The summaries' definitions, each in one place: a full recompute from the raw
--- table. A filter on interval_start reaches the bucket indexes. sum / count is
--- avg's own arithmetic (a running sum divided by the count).
-create view etl.stock_price_rollup as
+-- The summaries' definitions, each in one place: the buckets starting in
+-- [from_start, to_start) (whole 20-minute buckets for the sales), computed
+-- from the raw rows. sum / count is avg's own arithmetic (a running sum
+-- divided by the count).
+create function etl.stock_price_rollup_in(from_start timestamptz, to_start timestamptz)
+returns table (
+  interval_start timestamptz,
+  interval_end timestamptz,
+  avg_stock_price double precision,
+  min_stock_price double precision,
+  max_stock_price double precision,
+  first_stock_price double precision,
+  last_stock_price double precision,
+  sample_count integer
+)
+language sql stable
+as $$
   select
-    bucket_start as interval_start,
-    bucket_start + interval '10 minutes' as interval_end,
-    stock_sum / sample_count as avg_stock_price,
-    stock_min as min_stock_price,
-    stock_max as max_stock_price,
-    first_sample[3] as first_stock_price,
-    last_sample[3] as last_stock_price,
+    bucket_start,
+    bucket_start + interval '10 minutes',
+    stock_sum / sample_count,
+    stock_min,
+    stock_max,
+    first_sample[3],
+    last_sample[3],
     sample_count
-  from etl.samples_10m;
+  from etl.samples_10m_in(from_start, to_start)
+$$;
 
-create view etl.sales_trend_rollup as
+create function etl.sales_trend_rollup_in(from_start timestamptz, to_start timestamptz)
+returns table (
+  interval_start timestamptz,
+  interval_end timestamptz,
+  avg_sales_trend double precision,
+  min_sales_trend double precision,
+  max_sales_trend double precision,
+  first_sales_trend double precision,
+  last_sales_trend double precision,
+  sample_count integer
+)
+language sql stable
+as $$
   select
-    bucket_20m as interval_start,
-    bucket_20m + interval '20 minutes' as interval_end,
-    sum(sales_sum) / sum(sample_count) as avg_sales_trend,
-    min(sales_min) as min_sales_trend,
-    max(sales_max) as max_sales_trend,
-    (min(first_sample))[4] as first_sales_trend,
-    (max(last_sample))[4] as last_sales_trend,
-    sum(sample_count)::integer as sample_count
-  from etl.samples_10m
-  group by bucket_20m;
+    etl.bucket_20m(bucket_start),
+    etl.bucket_20m(bucket_start) + interval '20 minutes',
+    sum(sales_sum) / sum(sample_count),
+    min(sales_min),
+    max(sales_max),
+    (min(first_sample))[4],
+    (max(last_sample))[4],
+    sum(sample_count)::integer
+  from etl.samples_10m_in(from_start, to_start)
+  group by 1
+$$;
+
+-- The full recomputes, as views (what the tests hold the summaries to).
+create view etl.samples_10m as select * from etl.samples_10m_in('-infinity', 'infinity');
+create view etl.stock_price_rollup as select * from etl.stock_price_rollup_in('-infinity', 'infinity');
+create view etl.sales_trend_rollup as select * from etl.sales_trend_rollup_in('-infinity', 'infinity');
+
+-- Buckets are now read by their timestamp range, a 20-minute one as its two
+-- 10-minute halves: one plain index instead of one per bucket width (each
+-- cost every insert a date_bin and an index entry).
+drop index public.synthetic_data_bucket_20m_idx;
+drop index public.synthetic_data_bucket_10m_idx;
+create index synthetic_data_timestamp_idx on public.synthetic_data ("timestamp");
 
 -- What users query: the stored buckets, except those touched since the last
 -- refresh, which are computed from the raw rows now, in the same snapshot.
 -- refreshed_at is when a bucket was computed: by the last refresh, or by this
--- very query. A bucket touched since is computed on its own (OFFSET 0 keeps
--- the planner from aggregating the whole table and joining after), by index,
--- and a filter on interval_start reaches the touched list first: a query for
--- a day computes only that day's touched buckets.
+-- very query. A bucket touched since is computed on its own, by index, and a
+-- filter on interval_start reaches the touched list first: a query for a day
+-- computes only that day's touched buckets.
 create view public.stock_price_summary as
   select b.interval_start, b.interval_end, b.avg_stock_price, b.min_stock_price, b.max_stock_price,
          b.first_stock_price, b.last_stock_price, b.sample_count, b.refreshed_at
@@ -92,7 +158,7 @@ create view public.stock_price_summary as
   select t.interval_start, r.interval_end, r.avg_stock_price, r.min_stock_price, r.max_stock_price,
          r.first_stock_price, r.last_stock_price, r.sample_count, statement_timestamp()
   from (select distinct bucket_start as interval_start from etl.touched_buckets) as t,
-    lateral (select * from etl.stock_price_rollup as r where r.interval_start = t.interval_start offset 0) as r;
+    lateral etl.stock_price_rollup_in(t.interval_start, t.interval_start + interval '10 minutes') as r;
 
 create view public.sales_trend_summary as
   select b.interval_start, b.interval_end, b.avg_sales_trend, b.min_sales_trend, b.max_sales_trend,
@@ -103,12 +169,16 @@ create view public.sales_trend_summary as
   select t.interval_start, r.interval_end, r.avg_sales_trend, r.min_sales_trend, r.max_sales_trend,
          r.first_sales_trend, r.last_sales_trend, r.sample_count, statement_timestamp()
   from (select distinct etl.bucket_20m(bucket_start) as interval_start from etl.touched_buckets) as t,
-    lateral (select * from etl.sales_trend_rollup as r where r.interval_start = t.interval_start offset 0) as r;
+    lateral etl.sales_trend_rollup_in(t.interval_start, t.interval_start + interval '20 minutes') as r;
 
 comment on view public.stock_price_summary is '10-minute buckets of synthetic_data.stock_price, always current: stored by etl.refresh_summaries() (pg_cron, every minute), the buckets touched since computed at query time.';
 comment on view public.sales_trend_summary is '20-minute buckets of synthetic_data.sales_trend, always current: stored by etl.refresh_summaries() (pg_cron, every minute), the buckets touched since computed at query time.';
 
 grant select on public.stock_price_summary, public.sales_trend_summary to pipeline_reader, pipeline_etl;
+-- PostgreSQL inlines the etl.*_in functions into the reader's query, as the
+-- reader: it needs to see the schema (it may read the recompute views in it,
+-- never the stored buckets or the touched list).
+grant usage on schema etl to pipeline_reader;
 grant select on etl.samples_10m, etl.stock_price_rollup, etl.sales_trend_rollup to pipeline_etl, pipeline_reader;
 
 -- A truncate of the raw table marks every stored bucket as touched (see the
@@ -155,8 +225,8 @@ begin
   if full_rebuild or coalesce(cardinality(touched), 0) > 5000 then
     -- One pass over the raw rows for both summaries: the 10-minute partials
     -- once, then each summary from them, by the same formulas as
-    -- etl.stock_price_rollup and etl.sales_trend_rollup (the tests hold the
-    -- stored buckets equal to those views).
+    -- etl.stock_price_rollup_in and etl.sales_trend_rollup_in (the tests hold
+    -- the stored buckets equal to those, to the bit).
     with s as materialized (
       select * from etl.samples_10m
     ),
@@ -167,11 +237,11 @@ begin
       from s
     ),
     sales as (
-      select bucket_20m as interval_start, bucket_20m + interval '20 minutes' as interval_end,
+      select etl.bucket_20m(bucket_start) as interval_start, etl.bucket_20m(bucket_start) + interval '20 minutes' as interval_end,
              sum(sales_sum) / sum(sample_count) as avg_sales_trend, min(sales_min) as min_sales_trend, max(sales_max) as max_sales_trend,
              (min(first_sample))[4] as first_sales_trend, (max(last_sample))[4] as last_sales_trend, sum(sample_count)::integer as sample_count
       from s
-      group by bucket_20m
+      group by 1
     ),
     -- One full join per summary finds both what changed or is new and what
     -- has no rows left.
@@ -239,12 +309,12 @@ begin
   -- Delete, then insert: a bucket whose rows are all gone disappears too.
   delete from etl.stock_price_buckets where interval_start = any(touched);
   insert into etl.stock_price_buckets (interval_start, interval_end, avg_stock_price, min_stock_price, max_stock_price, first_stock_price, last_stock_price, sample_count)
-  select * from etl.stock_price_rollup where interval_start = any(touched);
+  select r.* from unnest(touched) as b, etl.stock_price_rollup_in(b, b + interval '10 minutes') as r;
   get diagnostics stock_buckets = row_count;
 
   delete from etl.sales_trend_buckets where interval_start = any(touched_20m);
   insert into etl.sales_trend_buckets (interval_start, interval_end, avg_sales_trend, min_sales_trend, max_sales_trend, first_sales_trend, last_sales_trend, sample_count)
-  select * from etl.sales_trend_rollup where interval_start = any(touched_20m);
+  select r.* from unnest(touched_20m) as b, etl.sales_trend_rollup_in(b, b + interval '20 minutes') as r;
   get diagnostics sales_buckets = row_count;
 end $$;
 
@@ -255,10 +325,17 @@ call etl.refresh_summaries(true);
 -- Down Migration
 drop view public.sales_trend_summary;
 drop view public.stock_price_summary;
+revoke usage on schema etl from pipeline_reader;
 drop procedure etl.refresh_summaries(boolean, integer, integer);
 drop view etl.sales_trend_rollup;
 drop view etl.stock_price_rollup;
 drop view etl.samples_10m;
+drop function etl.sales_trend_rollup_in(timestamptz, timestamptz);
+drop function etl.stock_price_rollup_in(timestamptz, timestamptz);
+drop function etl.samples_10m_in(timestamptz, timestamptz);
+drop index public.synthetic_data_timestamp_idx;
+create index synthetic_data_bucket_10m_idx on public.synthetic_data (etl.bucket_10m("timestamp"));
+create index synthetic_data_bucket_20m_idx on public.synthetic_data (etl.bucket_20m("timestamp"));
 
 alter index etl.stock_price_buckets_pkey rename to stock_price_summary_pkey;
 alter table etl.stock_price_buckets rename to stock_price_summary;

@@ -54,7 +54,7 @@ describe('migrations', () => {
         'synthetic_data',
         'stock_price_summary',
         'sales_trend_summary',
-        'synthetic_data_bucket_10m_idx',
+        'synthetic_data_timestamp_idx',
         'stock_price_rollup',
         'stock_price_buckets',
         'samples_10m',
