@@ -99,6 +99,7 @@ describe('postgresConf', () => {
     expect(conf).toContain("cron.database_name = 'kafka_data'");
     expect(conf).toContain("listen_addresses = '127.0.0.1'");
     expect(conf).toContain('port = 5433');
+    expect(conf).toContain('jit = off');
   });
 });
 
