@@ -191,7 +191,7 @@ async function realTime() {
     seconds: s(Date.now() - t0),
     latencySeconds: { p50: lat.p[0], p95: lat.p[1], p99: lat.p[2], max: Number(lat.max) },
     summaryLag: {
-      note: 'every second: 0 when stock_price_summary shows every row of the newest row\'s bucket, else how long the oldest row it does not show had waited',
+      note: "every second: 0 when stock_price_summary shows every row of the newest row's bucket, else how long the oldest row it does not show had waited",
       secondsP50: pct(lag, 0.5),
       secondsP99: pct(lag, 0.99),
       secondsMax: lag.at(-1) ?? null,

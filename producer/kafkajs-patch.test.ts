@@ -36,7 +36,7 @@ describe('the kafkajs patch', () => {
         records: messages.map((m, i) => Record({ ...m, offsetDelta: i, headers: m.headers ?? {} })),
       });
       const encoder = new Encoder(64);
-      messages.forEach((m, i) => Record.writeRecord(encoder, { ...m, offsetDelta: i }));
+      for (const [i, m] of messages.entries()) Record.writeRecord(encoder, { ...m, offsetDelta: i });
       const together = await RecordBatch({ ...batch, encodedRecords: { count: messages.length, encoder } });
       expect(together.buffer.equals(oneByOne.buffer), `compression ${compression}`).toBe(true);
     }
