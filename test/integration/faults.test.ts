@@ -12,20 +12,17 @@ import { runEtl } from '../../ops/etl.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { services, up } from '../../platform/lifecycle.mjs';
 import { resetPipeline, waitLoaded } from '../../bench/lib.mjs';
-import { connectorFiles } from '../../ops/connectors.mjs';
 import {
   dist,
   expectedChecksums,
   NO_DIFFERENCE,
   readDataset,
+  SINK_TASKS,
   summariesDifferFromRecompute,
   tableChecksums,
   tempDir,
   until,
 } from './helpers.js';
-
-/** The sink's tasks, as its connector file asks. */
-const SINK_TASKS = Number(connectorFiles(config).find((c) => c.name === config.sink.connector)?.body['tasks.max']);
 
 const ROWS = 527_040;
 // A producer killed mid-run resends what Kafka had not acknowledged: at most

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { ROOT, config } from '#lib/config.mjs';
+import { connectorFiles } from '../../ops/connectors.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { up } from '../../platform/lifecycle.mjs';
 import { openParquet, readRowGroups } from '../../producer/parquet.js';
@@ -148,6 +149,9 @@ export async function summariesDifferFromRecompute(db: {
   }
   return out;
 }
+
+/** The sink's tasks, as its connector file asks. */
+export const SINK_TASKS = Number(connectorFiles(config).find((c) => c.name === config.sink.connector)?.body['tasks.max']);
 
 export const NO_DIFFERENCE = {
   stock_price_summary: { extra: 0, missing: 0 },
