@@ -64,8 +64,21 @@ mkdir -p "$HOME/.docker/cli-plugins"
 ln -sf "$(ls "$work"/venv/lib/python3*/site-packages/compose/docker-compose)" "$HOME/.docker/cli-plugins/docker-compose"
 
 $SUDO mkdir -p /run/podman
+# A service or loop started from a folder since deleted (a clone removed and
+# made again) still answers, but every container it starts fails: conmon
+# inherits the working directory, says "Failed to get working directory",
+# and podman answers "write child: broken pipe". Stop such a one; start ours
+# from / so that it cannot happen again.
+for name in podman-service healthchecks; do
+  pid=$(cat "$work/$name.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+    echo "engine: restarting the $name process (its working directory was deleted)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  fi
+done
 if ! curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
-  nohup podman system service --time=0 "unix://$sock" >"$work/podman-service.log" 2>&1 &
+  (cd / && exec nohup podman system service --time=0 "unix://$sock" >"$work/podman-service.log" 2>&1) &
   echo $! >"$work/podman-service.pid"
 fi
 cat >"$work/healthchecks.sh" <<'EOF'
@@ -79,7 +92,7 @@ done
 EOF
 chmod +x "$work/healthchecks.sh"
 if ! { [ -f "$work/healthchecks.pid" ] && kill -0 "$(cat "$work/healthchecks.pid")" 2>/dev/null; }; then
-  nohup "$work/healthchecks.sh" >"$work/healthchecks.log" 2>&1 &
+  (cd / && exec nohup "$work/healthchecks.sh" >"$work/healthchecks.log" 2>&1) &
   echo $! >"$work/healthchecks.pid"
 fi
 for _ in $(seq 60); do curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.5; done
