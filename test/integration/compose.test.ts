@@ -98,7 +98,10 @@ async function sinkLag() {
 describe('docker compose up', () => {
   it('builds and runs the pipeline; a Connect container killed mid-load loses nothing; every row lands once with its values', async () => {
     const upRun = await compose(['up', '-d', '--build', '--wait'], 1_500_000);
-    expect(upRun.code, upRun.out.slice(-4000)).toBe(0);
+    // When up fails, say why from the containers' own logs (a one-shot
+    // container's are gone with `down -v`).
+    const logs = upRun.code === 0 ? '' : (await compose(['logs', '--no-color', '--tail', '40', 'init', 'connect'])).out.slice(-6000);
+    expect(upRun.code, `${upRun.out.slice(-3000)}\n${logs}`).toBe(0);
     report.push(`up -d --build --wait: ${upRun.seconds.toFixed(0)} s`);
     const started = Date.now();
 
