@@ -20,7 +20,7 @@ import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../ops/etl.mjs';
 import { migrate } from '../ops/migrate.mjs';
 import { up } from '../platform/lifecycle.mjs';
-import { etlTimes, resetPipeline, waitLoaded } from './lib.mjs';
+import { etlTimes, percentile, resetPipeline, waitLoaded } from './lib.mjs';
 import { serviceCpu } from './cpu.mjs';
 import { demoBaseline } from './demo-design.mjs';
 import { pythonBaseline } from './demo-python.mjs';
@@ -179,11 +179,6 @@ async function realTime() {
            max(extract(epoch from ingested_at - kafka_timestamp)) as max
     from synthetic_data`);
   await db.end();
-  const sorted = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b);
-  const pct = (/** @type {number[]} */ xs, /** @type {number} */ p) =>
-    xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] : null;
-  const lag = sorted(lags);
-  const reads = sorted(queryMs);
   return {
     rows: lat.n,
     targetRowsPerSecond: RT_RATE,
@@ -192,16 +187,16 @@ async function realTime() {
     latencySeconds: { p50: lat.p[0], p95: lat.p[1], p99: lat.p[2], max: Number(lat.max) },
     summaryLag: {
       note: "every second: 0 when stock_price_summary shows every row of the newest row's bucket, else how long the oldest row it does not show had waited",
-      secondsP50: pct(lag, 0.5),
-      secondsP99: pct(lag, 0.99),
-      secondsMax: lag.at(-1) ?? null,
-      samples: lag.length,
+      secondsP50: percentile(lags, 0.5),
+      secondsP99: percentile(lags, 0.99),
+      secondsMax: percentile(lags, 1),
+      samples: lags.length,
     },
     summaryReadMs: {
       note: 'select count(*), sum(sample_count) from each summary view, both, three times after the load, with pendingBuckets touched since the last refresh computed at query time',
       pendingBuckets: pending,
-      median: pct(reads, 0.5),
-      max: reads.at(-1) ?? null,
+      median: percentile(queryMs, 0.5),
+      max: percentile(queryMs, 1),
     },
   };
 }

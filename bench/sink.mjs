@@ -16,7 +16,7 @@ import { migrate } from '../ops/migrate.mjs';
 import { connectorFiles } from '../ops/connectors.mjs';
 import { up } from '../platform/lifecycle.mjs';
 import { serviceCpu } from './cpu.mjs';
-import { resetPipeline, waitLoaded } from './lib.mjs';
+import { percentile, resetPipeline, waitLoaded } from './lib.mjs';
 
 $.verbose = false;
 const ROUNDS = Number(process.env.BENCH_SINK_ROUNDS ?? 2);
@@ -62,7 +62,7 @@ try {
   await connectApi(config, 'PUT', `/connectors/${config.sink.connector}/config`, sink.body);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (/** @type {number[]} */ xs) => percentile(xs, 0.5) ?? 0;
 const base = median(Object.values(results)[0].map((r) => r.sink));
 console.log(
   table(
