@@ -183,6 +183,8 @@ function connectService(config, worker) {
   const first = worker.name === 'connect';
   const url = `http://127.0.0.1:${worker.port}`;
   const secure = Boolean(config.connect.auth);
+  // The JVM's flags, fingerprinted and started with: a change of collector restarts it.
+  const jvm = jvmFlags(config, worker.name, config.connect.heap, COLLECTORS.throughput);
   return {
     name: worker.name,
     address: url,
@@ -192,13 +194,7 @@ function connectService(config, worker) {
     after: config.kafka.nodes.map((n) => n.name),
     ...pidFileProcess(config, worker.name),
     fingerprint: () =>
-      digest(
-        connectWorkerProperties(config, worker),
-        JSON.stringify(connectEnv(config)),
-        // The JVM's flags, not only the heap: a change of collector restarts it.
-        jvmFlags(config, worker.name, config.connect.heap, COLLECTORS.throughput).join(' '),
-        secure ? restUsers(config) : '',
-      ),
+      digest(connectWorkerProperties(config, worker), JSON.stringify(connectEnv(config)), jvm.join(' '), secure ? restUsers(config) : ''),
     async start() {
       const java = requireJava(17);
       if (!fs.existsSync(pluginDir(config))) throw new UserError(`${pluginDir(config)} is missing: run \`npm run platform:fetch\``);
@@ -222,7 +218,7 @@ function connectService(config, worker) {
       startDetached({
         cmd: java,
         args: [
-          ...jvmFlags(config, worker.name, config.connect.heap, COLLECTORS.throughput),
+          ...jvm,
           // Converters and clients may not bring config providers of their own
           // (value.converter.config.providers=...): only the worker's above count.
           '-Dorg.apache.kafka.automatic.config.providers=none',

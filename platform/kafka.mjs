@@ -124,6 +124,8 @@ function kafkaService(config, node) {
   const log = logFile(config, node.name);
   const props = path.join(config.runDir, `${node.name}.properties`);
   const first = node.id === 1;
+  // The JVM's flags, fingerprinted and started with.
+  const jvm = jvmFlags(config, node.name, config.kafka.heap);
   return {
     name: node.name,
     address: `${config.kafka.host}:${node.port}`,
@@ -138,20 +140,13 @@ function kafkaService(config, node) {
       kafkaCheck(config, node);
     },
     ...pidFileProcess(config, node.name),
-    fingerprint: () => digest(kafkaServerProperties(config, node), jvmFlags(config, node.name, config.kafka.heap).join(' ')),
+    fingerprint: () => digest(kafkaServerProperties(config, node), jvm.join(' ')),
     async start() {
       const java = requireJava(17);
       kafkaInit(config, node, java, props);
       startDetached({
         cmd: java,
-        args: [
-          ...jvmFlags(config, node.name, config.kafka.heap),
-          `-Dlog4j2.configurationFile=${log4jConfig(config)}`,
-          '-cp',
-          kafkaLibs(config),
-          'kafka.Kafka',
-          props,
-        ],
+        args: [...jvm, `-Dlog4j2.configurationFile=${log4jConfig(config)}`, '-cp', kafkaLibs(config), 'kafka.Kafka', props],
         logFile: log,
         pidFile: pidFile(config, node.name),
       });

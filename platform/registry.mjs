@@ -12,6 +12,8 @@ import { digest, getJson, jvmFlags, logFile, pidFile, pidFileProcess } from './s
 /** @param {Config} config @returns {Service} */
 export function registryService(config) {
   const log = logFile(config, 'registry');
+  // The JVM's flags, fingerprinted and started with.
+  const jvm = jvmFlags(config, 'registry', config.registry.heap);
   return {
     name: 'registry',
     address: config.registry.ccompatUrl,
@@ -23,19 +25,13 @@ export function registryService(config) {
     hint: 'Apicurio needs Java 21+ (REGISTRY_JAVA_HOME) and reaches PostgreSQL as the registry role; the log names which failed',
     after: ['postgres'],
     ...pidFileProcess(config, 'registry'),
-    fingerprint: () =>
-      digest(
-        JSON.stringify(config.registry),
-        config.pg.host,
-        String(config.pg.port),
-        jvmFlags(config, 'registry', config.registry.heap).join(' '),
-      ),
+    fingerprint: () => digest(JSON.stringify(config.registry), config.pg.host, String(config.pg.port), jvm.join(' ')),
     async start() {
       const java = registryJava(config);
       const { registry: r, pg: p } = config;
       startDetached({
         cmd: java,
-        args: [...jvmFlags(config, 'registry', r.heap), '-jar', 'quarkus-run.jar'],
+        args: [...jvm, '-jar', 'quarkus-run.jar'],
         cwd: path.join(config.cacheDir, 'apicurio'),
         // Through the environment, not the command line: `ps` shows arguments to everyone.
         env: {
