@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pgPassword } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
@@ -55,7 +56,7 @@ export function pythonBaseline(config, rows, log) {
       BENCH_FILE: config.datasetFile,
       // libpq reads the password from the environment, never from arguments.
       BENCH_PG_DSN: `host=${pg.host} port=${pg.port} dbname=${pg.database} user=${pg.adminUser} sslmode=${pg.sslmode}`,
-      PGPASSWORD: pg.adminPassword,
+      PGPASSWORD: pgPassword(config, 'admin'),
     },
   });
   if (res.status !== 0) throw new UserError(`the Python baseline failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);

@@ -29,10 +29,12 @@ export const SINK_CONNECTOR = 'synthetic-data-sink';
 export function buildConfig(defaults, env, root) {
   /** @param {string} key */
   const str = (key) => {
-    const value = env[key] ?? defaults[key];
+    const value = checkedValue(key, env[key] ?? defaults[key]);
     if (value === undefined) throw new ConfigError(`${key} is not set: add it to .env or the environment`);
     return value;
   };
+  /** A value written into a properties or conf file: no quote or backslash to break out of it. @param {string} key */
+  const plain = (key) => plainValue(key, str(key));
   /** @param {string} key */
   const port = (key) => {
     const raw = str(key);
@@ -60,7 +62,7 @@ export function buildConfig(defaults, env, root) {
 
   /** An optional key: unset and empty are the same. @param {string} key */
   const opt = (key) => {
-    const value = env[key] ?? defaults[key];
+    const value = checkedValue(key, env[key] ?? defaults[key]);
     return value === undefined || value === '' ? undefined : value;
   };
   /** @template {string} T @param {string} key @param {readonly T[]} allowed @param {T} fallback @returns {T} */
@@ -72,10 +74,10 @@ export function buildConfig(defaults, env, root) {
     return found;
   };
 
-  const cacheDir = path.resolve(root, str('CACHE_DIR'));
-  const stateDir = path.resolve(root, env.STATE_DIR || defaults.STATE_DIR || str('CACHE_DIR'));
-  const kafkaHost = str('KAFKA_HOST');
-  const pgHost = str('PG_HOST');
+  const cacheDir = path.resolve(root, plain('CACHE_DIR'));
+  const stateDir = path.resolve(root, opt('STATE_DIR') === undefined ? plain('CACHE_DIR') : plain('STATE_DIR'));
+  const kafkaHost = plain('KAFKA_HOST');
+  const pgHost = plain('PG_HOST');
   const platform = oneOf('PLATFORM', /** @type {const} */ (['local', 'external']), 'local');
   const local = platform === 'local';
   const kafkaSecurity = kafkaSecurityConfig({ opt, oneOf, local, root, stateDir });
@@ -138,15 +140,16 @@ export function buildConfig(defaults, env, root) {
       /** The registry's own root: its v2 API (which the Connect converter reads) lives under it. */
       url: registryCcompat.replace(/\/apis\/ccompat\/v\d+$/, ''),
       ccompatUrl: registryCcompat,
-      database: str('REGISTRY_DB'),
-      user: str('REGISTRY_DB_USER'),
-      password: str('REGISTRY_DB_PASSWORD'),
+      database: plain('REGISTRY_DB'),
+      user: plain('REGISTRY_DB_USER'),
+      /** Given, or generated on the local platform (lib/credentials.mjs pgPassword). */
+      password: opt('REGISTRY_DB_PASSWORD'),
     },
     connect: {
       host: '127.0.0.1',
       port: port('CONNECT_PORT'),
       heap: str('CONNECT_HEAP'),
-      groupId: str('CONNECT_GROUP_ID'),
+      groupId: plain('CONNECT_GROUP_ID'),
       url: url('CONNECT_URL') ?? `http://127.0.0.1:${port('CONNECT_PORT')}`,
       /**
        * Local workers of one group, on CONNECT_PORT, +1, ...: two in the
@@ -158,11 +161,12 @@ export function buildConfig(defaults, env, root) {
           ? 2
           : 1,
       /**
-       * Basic authentication of the REST API: the local platform turns it on
-       * with SASL_SSL (user admin, password generated into credentials/).
+       * Basic authentication of the REST API: always on the local platform
+       * (user admin, password generated into credentials/), and on an
+       * external Connect when CONNECT_USERNAME is set.
        */
-      auth: Boolean(basicAuth(opt, 'CONNECT').username) || (local && kafkaSecurity.security.protocol === 'SASL_SSL'),
-      ...basicAuth(opt, 'CONNECT', local && kafkaSecurity.security.protocol === 'SASL_SSL' ? 'admin' : undefined),
+      auth: local || Boolean(basicAuth(opt, 'CONNECT').username),
+      ...basicAuth(opt, 'CONNECT', local ? 'admin' : undefined),
     },
     dashboard: {
       /** 127.0.0.1 natively; a container listens on all its interfaces, published on the host's loopback. */
@@ -177,10 +181,10 @@ export function buildConfig(defaults, env, root) {
       group: `connect-${SINK_CONNECTOR}`,
     },
     pipeline: {
-      topic: str('TOPIC'),
-      rejectedTopic: str('REJECTED_TOPIC'),
+      topic: kafkaName('TOPIC', str('TOPIC')),
+      rejectedTopic: kafkaName('REJECTED_TOPIC', str('REJECTED_TOPIC')),
       /** Where the sink dead-letters what it cannot convert or write. */
-      dlqTopic: str('DLQ_TOPIC'),
+      dlqTopic: kafkaName('DLQ_TOPIC', str('DLQ_TOPIC')),
       /** `npm run dlq:replay` commits here how far it has sent each quarantine back. */
       replayGroups: { dlq: `${str('DLQ_TOPIC')}-replay`, rejected: `${str('REJECTED_TOPIC')}-replay` },
       /** TopicNameStrategy, as every Confluent-compatible client expects. */
@@ -198,17 +202,22 @@ export function buildConfig(defaults, env, root) {
     pg: {
       host: pgHost,
       port: port('PG_PORT'),
-      database: str('PG_DATABASE'),
-      adminUser: str('PG_ADMIN_USER'),
-      adminPassword: str('PG_ADMIN_PASSWORD'),
+      database: plain('PG_DATABASE'),
+      adminUser: plain('PG_ADMIN_USER'),
+      /** Given, or generated on the local platform (lib/credentials.mjs pgPassword). */
+      adminPassword: opt('PG_ADMIN_PASSWORD'),
       binDir: str('PG_BIN_DIR'),
       /** libpq's sslmode, for every client: ours, the sink's JDBC URL. */
       sslmode: oneOf('PG_SSLMODE', /** @type {const} */ (['disable', 'require', 'verify-ca', 'verify-full']), 'disable'),
-      /** Role names are fixed by migrations/; only their passwords are configuration. */
+      /**
+       * Role names are fixed by migrations/. Their passwords: given, or
+       * generated on the local platform; on an external database a role
+       * whose password is not given is left as it is.
+       */
       roles: {
-        sink: { user: 'pipeline_sink', password: str('PG_SINK_PASSWORD') },
-        etl: { user: 'pipeline_etl', password: str('PG_ETL_PASSWORD') },
-        reader: { user: 'pipeline_reader', password: str('PG_READER_PASSWORD') },
+        sink: { user: 'pipeline_sink', password: opt('PG_SINK_PASSWORD') },
+        etl: { user: 'pipeline_etl', password: opt('PG_ETL_PASSWORD') },
+        reader: { user: 'pipeline_reader', password: opt('PG_READER_PASSWORD') },
       },
     },
   };
@@ -231,8 +240,46 @@ function basicAuth(opt, prefix, localUser) {
 
 export const SECURITY_PROTOCOLS = /** @type {const} */ (['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']);
 export const SASL_MECHANISMS = /** @type {const} */ (['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']);
-/** The local platform's Kafka users: one each for the scripts (a super user), the producer and Connect. */
-export const LOCAL_KAFKA_USERS = /** @type {const} */ ({ admin: 'admin', producer: 'producer', connect: 'connect' });
+/**
+ * The local platform's Kafka users: one each for the scripts (a super user),
+ * the producer, Connect and the dashboard (read-only).
+ */
+export const LOCAL_KAFKA_USERS = /** @type {const} */ ({
+  admin: 'admin',
+  producer: 'producer',
+  connect: 'connect',
+  dashboard: 'dashboard',
+});
+
+/**
+ * A value as read, refused when it holds a line break or another control
+ * character: every value may end up in a properties, conf or JAAS file,
+ * where a newline would add a setting of its own. Pure.
+ * @param {string} key @param {string | undefined} value
+ */
+export function checkedValue(key, value) {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value))
+    throw new ConfigError(`${key} holds a line break or control character: set it on one line, without them, in .env or the environment`);
+  return value;
+}
+
+/**
+ * A value rendered into a properties or conf file as is: no quote, no
+ * backslash (they would end its string or escape what follows). Pure.
+ * @param {string} key @param {string} value
+ */
+export function plainValue(key, value) {
+  if (/['"\\]/.test(value)) throw new ConfigError(`${key}=${value} holds a quote or a backslash: choose a value without them`);
+  return value;
+}
+
+/** A topic or group name as Kafka allows them. Pure. @param {string} key @param {string} value */
+export function kafkaName(key, value) {
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(value))
+    throw new ConfigError(`${key}=${value} is not a Kafka name: use letters, digits, '.', '_' and '-' only (at most 249)`);
+  return value;
+}
 
 /**
  * The brokers of KAFKA_BOOTSTRAP_SERVERS, each host:port.
@@ -300,7 +347,7 @@ function kafkaSecurityConfig({ opt, oneOf, local, root, stateDir }) {
     throw new ConfigError(
       `KAFKA_SECURITY_PROTOCOL=${protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: set them to your cluster's credentials`,
     );
-  /** @param {'PRODUCER' | 'CONNECT'} who @param {string} localName */
+  /** @param {'PRODUCER' | 'CONNECT' | 'DASHBOARD'} who @param {string} localName */
   const component = (who, localName) => {
     const username = opt(`KAFKA_${who}_SASL_USERNAME`);
     const password = opt(`KAFKA_${who}_SASL_PASSWORD`);
@@ -322,6 +369,7 @@ function kafkaSecurityConfig({ opt, oneOf, local, root, stateDir }) {
       admin,
       producer: component('PRODUCER', LOCAL_KAFKA_USERS.producer),
       connect: component('CONNECT', LOCAL_KAFKA_USERS.connect),
+      dashboard: component('DASHBOARD', LOCAL_KAFKA_USERS.dashboard),
     },
   };
 }

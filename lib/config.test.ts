@@ -22,8 +22,36 @@ describe('the local platform', () => {
     expect(c.kafka.nodes).toEqual([{ id: 1, name: 'kafka', port: 9092, controllerPort: 9093 }]);
     expect([c.kafka.replicationFactor, c.kafka.minInsyncReplicas]).toEqual([1, 1]);
     expect(c.kafka.security).toMatchObject({ protocol: 'PLAINTEXT', sasl: false, tls: false, caFile: undefined });
-    expect([c.connect.workers, c.connect.auth]).toEqual([1, false]);
+    // Connect's REST API asks for credentials in every local shape.
+    expect([c.connect.workers, c.connect.auth, c.connect.username]).toEqual([1, true, 'admin']);
     expect(c.pg.sslmode).toBe('disable');
+  });
+
+  it('commits no password: every one is left to the generated credentials', () => {
+    expect(Object.keys(defaults).filter((key) => /PASSWORD/.test(key))).toEqual([]);
+    const c = build();
+    expect([c.pg.adminPassword, c.registry.password, ...Object.values(c.pg.roles).map((r) => r.password)]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(build({ PG_SINK_PASSWORD: 'given' }).pg.roles.sink.password).toBe('given');
+  });
+
+  it('refuses a value that would add or break a line of a properties or conf file', () => {
+    expect(() => build({ PG_DATABASE: "kafka_data'\nshared_preload_libraries = 'evil" })).toThrow(
+      /PG_DATABASE holds a line break or control character/,
+    );
+    expect(() => build({ TOPIC: 'synthetic_data\nlisteners=PLAINTEXT://0.0.0.0:9092' })).toThrow(/TOPIC holds a line break/);
+    expect(() => build({ PG_SINK_PASSWORD: 'a\rb' })).toThrow(/PG_SINK_PASSWORD holds a line break/);
+    expect(() => build({ PG_DATABASE: "kafka'data" })).toThrow(/PG_DATABASE=kafka'data holds a quote or a backslash/);
+    expect(() => build({ PG_HOST: '127.0.0.1\\' })).toThrow(/PG_HOST=.* holds a quote or a backslash/);
+    expect(() => build({ STATE_DIR: '/tmp/"x' })).toThrow(/STATE_DIR=.* holds a quote/);
+    expect(() => build({ DLQ_TOPIC: 'dead letters' })).toThrow(/DLQ_TOPIC=dead letters is not a Kafka name/);
+    // Spaces are fine where a file takes them (the JVM flags, a folder).
+    expect(build({ STATE_DIR: '/tmp/my state', KAFKA_HEAP: '-Xms1g -Xmx1g' }).stateDir).toBe('/tmp/my state');
   });
 
   it('KAFKA_BROKERS=3 SASL_SSL: three nodes two ports apart, replication 3 with min ISR 2, two workers, REST auth, the local CA', () => {
@@ -46,6 +74,7 @@ describe('the local platform', () => {
       admin: { username: 'admin', password: undefined },
       producer: { username: 'producer', password: undefined },
       connect: { username: 'connect', password: undefined },
+      dashboard: { username: 'dashboard', password: undefined },
     });
     expect([c.connect.workers, c.connect.auth, c.connect.username]).toEqual([2, true, 'admin']);
   });

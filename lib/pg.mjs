@@ -1,7 +1,9 @@
 // @ts-check
 // PostgreSQL clients: as the admin or as one of the component roles, opened
 // and closed around a function so no caller repeats connect/try/finally.
+import crypto from 'node:crypto';
 import pg from 'pg';
+import { pgPassword, pgUser } from './credentials.mjs';
 
 /** @typedef {import('./config.mjs').Config} Config */
 /** @typedef {'admin' | keyof Config['pg']['roles']} Role */
@@ -15,7 +17,7 @@ export function pgClient(config, database = config.pg.database, who = {}) {
     host: config.pg.host,
     port: config.pg.port,
     user: who.user ?? config.pg.adminUser,
-    password: who.password ?? config.pg.adminPassword,
+    password: who.user === undefined ? pgPassword(config, 'admin') : who.password,
     database,
     connectionTimeoutMillis: 2000,
     ssl: pgSsl(config.pg.sslmode),
@@ -36,10 +38,42 @@ export function pgSsl(mode) {
   return { rejectUnauthorized: true };
 }
 
+/** Who a role is: its user name and password (given or generated). @param {Config} config @param {Exclude<Role, 'admin'>} role */
+export const roleLogin = (config, role) => ({ user: pgUser(config, role), password: pgPassword(config, role) });
+
 /** A client as one of the component roles. @param {Config} config @param {Exclude<Role, 'admin'>} role */
 export function roleClient(config, role) {
-  const { user, password } = config.pg.roles[role];
-  return pgClient(config, config.pg.database, { user, password });
+  return pgClient(config, config.pg.database, roleLogin(config, role));
+}
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for a password (RFC 5802,
+ * RFC 7677), as psql's \password sends it: ALTER ROLE ... PASSWORD with it
+ * puts no cleartext password in the statement, the server's log or its
+ * statistics. Written here because no maintained package builds one (pg
+ * implements only the client side). The password is prepared as pg's client
+ * and libpq prepare it (SASLprep's mappings and NFKC), so any password the
+ * user gives logs in. Pure but for the random salt.
+ * @param {string} password @param {{ salt?: Buffer, iterations?: number }} [opts]
+ */
+export function scramVerifier(password, { salt = crypto.randomBytes(16), iterations = 4096 } = {}) {
+  const prepared = password
+    .replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g, ' ')
+    .replace(/\u00AD|\u034F|\u1806|[\u180B-\u180D]|\u200C|\u200D|\u2060|[\uFE00-\uFE0F]|\uFEFF/g, '')
+    .normalize('NFKC');
+  const salted = crypto.pbkdf2Sync(Buffer.from(prepared, 'utf8'), salt, iterations, 32, 'sha256');
+  const hmac = (/** @type {string} */ text) => crypto.createHmac('sha256', salted).update(text).digest();
+  const storedKey = crypto.createHash('sha256').update(hmac('Client Key')).digest();
+  const serverKey = hmac('Server Key');
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/**
+ * Sets a role's password as a verifier, never as cleartext SQL.
+ * @param {pg.Client} client @param {string} role @param {string} password
+ */
+export async function setPassword(client, role, password) {
+  await client.query(`ALTER ROLE ${client.escapeIdentifier(role)} PASSWORD ${client.escapeLiteral(scramVerifier(password))}`);
 }
 
 /**
@@ -53,7 +87,7 @@ export function roleClient(config, role) {
  */
 export async function withPg(config, who, fn) {
   const { role = 'admin', database = config.pg.database } = typeof who === 'string' ? { role: who } : who;
-  const client = role === 'admin' ? pgClient(config, database) : pgClient(config, database, config.pg.roles[role]);
+  const client = role === 'admin' ? pgClient(config, database) : pgClient(config, database, roleLogin(config, role));
   await client.connect();
   try {
     return await fn(client);

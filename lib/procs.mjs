@@ -91,10 +91,20 @@ export function tail(file, lines = 15) {
 export function startDetached({ cmd, args, env, cwd, logFile, pidFile }) {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   fs.mkdirSync(path.dirname(pidFile), { recursive: true });
-  const fd = fs.openSync(logFile, 'a');
+  const fd = fs.openSync(logFile, 'a', 0o600);
+  // A log from before (0644) is closed too: logs may quote rows.
+  fs.fchmodSync(fd, 0o600);
   fs.writeSync(fd, `\n===== ${new Date().toISOString()} starting ${path.basename(cmd)} =====\n`);
-  const child = spawn(cmd, args, { env, cwd, detached: true, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
+  // The child inherits the umask at fork: whatever it creates (Kafka's
+  // segments, the dead letters among them) is its owner's only.
+  const umask = process.umask(0o077);
+  let child;
+  try {
+    child = spawn(cmd, args, { env, cwd, detached: true, stdio: ['ignore', fd, fd] });
+  } finally {
+    process.umask(umask);
+    fs.closeSync(fd);
+  }
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   fs.writeFileSync(pidFile, `${child.pid}\n`);
   child.unref();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '#lib/config.mjs';
-import { connectEnv } from '../platform/connect.mjs';
+import { connectEnv, connectorVariables } from '../platform/connect.mjs';
 import { connectorFiles } from './connectors.mjs';
 
 // What Connect's EnvVarConfigProvider does with a value, given the worker's environment.
@@ -11,7 +11,8 @@ const resolve = (value: string, env: Record<string, string | undefined>) =>
   });
 
 describe('connect/*.json', () => {
-  const config = loadConfig();
+  // A given sink password: a unit test generates no credentials.
+  const config = loadConfig(undefined, { ...process.env, PG_SINK_PASSWORD: 'given' });
 
   it('names the sink connector the configuration expects', () => {
     expect(connectorFiles(config).map((c) => c.name)).toContain(config.sink.connector);
@@ -19,6 +20,7 @@ describe('connect/*.json', () => {
 
   it('names only variables the worker is given, and no literal secrets', () => {
     const env = connectEnv(config);
+    expect(Object.keys(env).filter((k) => k !== 'PATH' && k !== 'HOME')).toEqual(connectorVariables(config));
     for (const { name, body } of connectorFiles(config)) {
       for (const [key, value] of Object.entries(body)) {
         expect(() => resolve(value, env), `${name}: ${key}`).not.toThrow();
@@ -28,7 +30,7 @@ describe('connect/*.json', () => {
   });
 
   it('follows TOPIC and DLQ_TOPIC from .env or the environment', () => {
-    const other = loadConfig(config.root, { ...process.env, TOPIC: 'prices_eu', DLQ_TOPIC: 'prices_eu.dlq' });
+    const other = loadConfig(config.root, { ...process.env, PG_SINK_PASSWORD: 'given', TOPIC: 'prices_eu', DLQ_TOPIC: 'prices_eu.dlq' });
     const sink = connectorFiles(other).find((c) => c.name === other.sink.connector)!;
     const env = connectEnv(other);
     expect(resolve(sink.body.topics, env)).toBe('prices_eu');

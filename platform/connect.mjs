@@ -5,7 +5,7 @@
 // clients log in as the connect user and its REST API asks for basic auth.
 import fs from 'node:fs';
 import path from 'node:path';
-import { basicHeader, connectIdentity, kafkaIdentity } from '#lib/credentials.mjs';
+import { basicHeader, connectIdentity, kafkaIdentity, pgPassword } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
 import { startDetached } from '#lib/procs.mjs';
 import { requireJava } from './java.mjs';
@@ -149,7 +149,7 @@ function connectorEnv(config) {
     PG_HOST: config.pg.host,
     PG_PORT: String(config.pg.port),
     PG_DATABASE: config.pg.database,
-    PG_SINK_PASSWORD: config.pg.roles.sink.password,
+    PG_SINK_PASSWORD: pgPassword(config, 'sink', { create: true }),
     PG_SSLMODE: config.pg.sslmode,
     REGISTRY_PORT: String(config.registry.port),
     // The converter's registry API, wherever the worker runs (a compose service names it).
@@ -159,8 +159,21 @@ function connectorEnv(config) {
   };
 }
 
-/** @param {Config} config */
-export const connectorVariables = (config) => Object.keys(connectorEnv(config));
+/** The variables connector configs may name (the keys of connectorEnv, without reading a secret). */
+const CONNECTOR_VARIABLES = [
+  'PG_HOST',
+  'PG_PORT',
+  'PG_DATABASE',
+  'PG_SINK_PASSWORD',
+  'PG_SSLMODE',
+  'REGISTRY_PORT',
+  'REGISTRY_API_URL',
+  'TOPIC',
+  'DLQ_TOPIC',
+];
+
+/** @param {Config} _config */
+export const connectorVariables = (_config) => CONNECTOR_VARIABLES;
 
 /** The only folder `${file:...}` placeholders may read. @param {Config} config */
 export const secretsDir = (config) => path.join(config.stateDir, 'secrets');

@@ -10,11 +10,12 @@ import { acquireLock } from '#lib/lock.mjs';
 import { delay, isAlive, portOwner, portTaken, readText, tail } from '#lib/procs.mjs';
 import { COMPOSE_PROJECT, composeContainers, stackRunning } from './compose.mjs';
 import { connectServices } from './connect.mjs';
+import { closeStateDirs } from './service.mjs';
 import { dashboardService } from './dashboard.mjs';
 import { checkEndpoints } from './external.mjs';
 import { fetchPlatform } from './fetch.mjs';
 import { kafkaServices } from './kafka.mjs';
-import { postgresService } from './postgres.mjs';
+import { pgServiceGid, postgresService } from './postgres.mjs';
 import { registryService } from './registry.mjs';
 import { watchdogService } from './watchdog.mjs';
 
@@ -89,8 +90,7 @@ async function upLocked(config, log) {
   }
   // Port conflicts fail before anything is fetched or started.
   for (const svc of all) await preflight(svc, log);
-  fs.mkdirSync(config.runDir, { recursive: true });
-  fs.mkdirSync(config.logDir, { recursive: true });
+  closeStateDirs(config, { gid: pgServiceGid() });
   const fetchResult = await fetchPlatform(config, { log });
   if (!fetchResult.skipped) log(`fetched in ${fetchResult.seconds.toFixed(0)} s`);
   const started = Date.now();

@@ -5,10 +5,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { credentialFile, ensureCredentialsDir, newPassword, pgPassword, replaceLocalPassword } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
-import { withPg } from '#lib/pg.mjs';
+import { setPassword, withPg } from '#lib/pg.mjs';
 import { classifyPid, cmdline, isAlive, readText, stopPid } from '#lib/procs.mjs';
-import { dataDir, digest, logFile } from './service.mjs';
+import { closeStateDirs, dataDir, digest, logFile } from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
@@ -18,6 +19,14 @@ const APT_PACKAGES = [`postgresql-${PG_MAJOR}`, `postgresql-${PG_MAJOR}-cron`];
 
 /** @param {Config} config */
 export const pgDataDir = (config) => dataDir(config, 'postgres');
+
+/**
+ * The admin password .env committed until clusters got generated ones: a
+ * cluster made with it is moved to a generated password on its next start.
+ */
+export const LEGACY_ADMIN_PASSWORD = 'admin_local_only';
+/** Marks a generated admin password the cluster does not have yet (set on the next start). @param {Config} config */
+const rotationMark = (config) => `${credentialFile(config, 'pg-admin')}.pending`;
 
 /** Settings appended to the cluster's postgresql.conf through an include. @param {Config} config */
 export function postgresConf(config) {
@@ -78,15 +87,22 @@ export function postgresService(config) {
     async start() {
       ensurePostgresPackages(config, console.log);
       pgInit(config);
+      adoptLegacyCluster(config);
       fs.mkdirSync(config.logDir, { recursive: true });
-      fs.appendFileSync(log, '');
+      fs.appendFileSync(log, '', { mode: 0o600 });
       chownPg(log);
+      fs.chmodSync(log, 0o600);
       const { cmd, args } = asPg(path.join(config.pg.binDir, 'pg_ctl'), ['-D', data, '-l', log, '-W', 'start']);
       const res = spawnSync(cmd, args, { encoding: 'utf8' });
       if (res.status !== 0) throw new UserError(`pg_ctl start failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
     },
-    ready: () => pgPing(config),
+    ready: () => {
+      // A cluster already running from before generated passwords is adopted here too.
+      if (fs.existsSync(path.join(data, 'PG_VERSION'))) adoptLegacyCluster(config);
+      return pgPing(config);
+    },
     async afterReady() {
+      await rotateLegacyAdmin(config);
       await pgBootstrap(config);
       if (!(await cronReady(config)))
         throw new UserError(
@@ -142,6 +158,13 @@ function pgUser() {
   return { uid: Number(res.stdout), gid: Number(gid.stdout) };
 }
 
+/** The group PostgreSQL's account passes our folders by, when we run as root and it exists. */
+export function pgServiceGid() {
+  if (process.getuid?.() !== 0) return undefined;
+  const res = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  return res.status === 0 ? Number(res.stdout) : undefined;
+}
+
 /** @param {string} cmd @param {string[]} args */
 function asPg(cmd, args) {
   return pgUser() ? { cmd: 'runuser', args: ['-u', 'postgres', '--', cmd, ...args] } : { cmd, args };
@@ -157,9 +180,38 @@ function chownPg(file) {
 async function pgPing(config) {
   try {
     return await withPg(config, { database: 'postgres' }, async (db) => (await db.query('SELECT 1')).rowCount === 1);
-  } catch {
+  } catch (err) {
+    // A wrong password never gets better by waiting: say so now.
+    if (/** @type {{ code?: string }} */ (err).code === '28P01')
+      throw new UserError(
+        `PostgreSQL in ${pgDataDir(config)} refused the admin password (${config.pg.adminPassword === undefined ? credentialFile(config, 'pg-admin') : 'PG_ADMIN_PASSWORD'}): set PG_ADMIN_PASSWORD to the one the cluster was made with, or start over with \`npm run platform:down -- --purge\` (deletes the data)`,
+      );
     return false;
   }
+}
+
+/**
+ * A cluster made before passwords were generated (with .env's committed
+ * admin password, or one the user set there): without PG_ADMIN_PASSWORD and
+ * a generated file, try the old default, marked for rotation once the server
+ * answers. A cluster that refuses it gets the one line of pgPing.
+ * @param {Config} config
+ */
+function adoptLegacyCluster(config) {
+  if (config.pg.adminPassword !== undefined || fs.existsSync(credentialFile(config, 'pg-admin'))) return;
+  ensureCredentialsDir(config);
+  fs.writeFileSync(rotationMark(config), '', { mode: 0o600 });
+  replaceLocalPassword(config, 'pg-admin', LEGACY_ADMIN_PASSWORD);
+}
+
+/** Moves a legacy cluster's admin off the committed default, to a generated password. @param {Config} config */
+async function rotateLegacyAdmin(config) {
+  if (!fs.existsSync(rotationMark(config))) return;
+  const password = newPassword();
+  await withPg(config, { database: 'postgres' }, (admin) => setPassword(admin, config.pg.adminUser, password));
+  replaceLocalPassword(config, 'pg-admin', password);
+  fs.rmSync(rotationMark(config), { force: true });
+  console.log(`postgres: the admin's committed default password was replaced by a generated one (${credentialFile(config, 'pg-admin')})`);
 }
 
 /**
@@ -175,8 +227,9 @@ async function pgBootstrap(config) {
     if (!(await dbExists(config.pg.database))) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(config.pg.database)}`);
     const role = pg.escapeIdentifier(registry.user);
     const roleExists = (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [registry.user])).rowCount === 1;
-    // ALTER on every run keeps .env the single source of the password.
-    await admin.query(`${roleExists ? 'ALTER' : 'CREATE'} ROLE ${role} LOGIN PASSWORD ${admin.escapeLiteral(registry.password)}`);
+    if (!roleExists) await admin.query(`CREATE ROLE ${role} LOGIN`);
+    // Set on every run: a password given in the environment, or the generated one, is the single source.
+    await setPassword(admin, registry.user, /** @type {string} */ (pgPassword(config, 'registry', { create: true })));
     if (!(await dbExists(registry.database))) {
       await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(registry.database)} OWNER ${role}`);
       await admin.query(`REVOKE ALL ON DATABASE ${pg.escapeIdentifier(registry.database)} FROM PUBLIC`);
@@ -221,16 +274,12 @@ function pgInit(config) {
     // Only the cluster folder is private: its parents must stay traversable
     // for the postgres user when we run as root.
     fs.mkdirSync(path.dirname(data), { recursive: true });
-    if (pgUser()) {
-      // A private STATE_DIR (mode 0700, as mktemp makes them) would lock the
-      // postgres user out: let it pass through (search only, no listing).
-      for (const dir of [config.stateDir, config.runDir, config.logDir, config.dataDir, path.dirname(data)].filter((d) => fs.existsSync(d)))
-        fs.chmodSync(dir, fs.statSync(dir).mode | 0o001);
-    }
+    // As root, the postgres user passes through our private folders by its group.
+    closeStateDirs(config, { gid: pgUser()?.gid });
     fs.mkdirSync(data, { mode: 0o700 });
     chownPg(data);
     const pwfile = path.join(config.runDir, 'pg-initial-password');
-    fs.writeFileSync(pwfile, `${config.pg.adminPassword}\n`, { mode: 0o600 });
+    fs.writeFileSync(pwfile, `${pgPassword(config, 'admin', { create: true })}\n`, { mode: 0o600 });
     chownPg(pwfile);
     try {
       const { cmd, args } = asPg(path.join(config.pg.binDir, 'initdb'), [

@@ -2,6 +2,7 @@
 // Apicurio Registry 3.3 (Quarkus, Java 21+), schemas kept in PostgreSQL;
 // clients use its Confluent-compatible API under /apis/ccompat/v7.
 import path from 'node:path';
+import { pgPassword } from '#lib/credentials.mjs';
 import { startDetached } from '#lib/procs.mjs';
 import { registryJava } from './java.mjs';
 import { digest, getJson, jvmFlags, logFile, pidFile, pidFileProcess } from './service.mjs';
@@ -25,7 +26,15 @@ export function registryService(config) {
     hint: 'Apicurio needs Java 21+ (REGISTRY_JAVA_HOME) and reaches PostgreSQL as the registry role; the log names which failed',
     after: ['postgres'],
     ...pidFileProcess(config, 'registry'),
-    fingerprint: () => digest(JSON.stringify(config.registry), config.pg.host, String(config.pg.port), jvm.join(' ')),
+    // The role's password too: a new one (given, or generated after a committed default) restarts it.
+    fingerprint: () =>
+      digest(
+        JSON.stringify(config.registry),
+        config.pg.host,
+        String(config.pg.port),
+        jvm.join(' '),
+        String(pgPassword(config, 'registry', { create: true })),
+      ),
     async start() {
       const java = registryJava(config);
       const { registry: r, pg: p } = config;
@@ -47,7 +56,7 @@ export function registryService(config) {
           APICURIO_STORAGE_SQL_KIND: 'postgresql',
           APICURIO_DATASOURCE_URL: `jdbc:postgresql://${p.host}:${p.port}/${r.database}`,
           APICURIO_DATASOURCE_USERNAME: r.user,
-          APICURIO_DATASOURCE_PASSWORD: r.password,
+          APICURIO_DATASOURCE_PASSWORD: pgPassword(config, 'registry', { create: true }),
         },
         logFile: log,
         pidFile: pidFile(config, 'registry'),

@@ -42,6 +42,37 @@ export const kafkaLibs = (config) => `${path.join(config.cacheDir, 'kafka', 'lib
 /** @param {Config} config */
 export const log4jConfig = (config) => path.join(config.root, 'platform', 'log4j2.properties');
 
+/**
+ * Closes STATE_DIR to other accounts: its folders 0700 and nothing in the
+ * logs or the services' data readable by others, also when made before
+ * (Kafka's segments hold rows and dead letters; logs may quote them). A
+ * service account that must pass through (PostgreSQL's, when we run as
+ * root) gets search rights through its group, not the world's.
+ * @param {Config} config @param {{ gid?: number }} [passThrough] the group that may traverse
+ */
+export function closeStateDirs(config, passThrough = {}) {
+  const { stateDir, runDir, logDir, dataDir: data } = config;
+  const traversed = passThrough.gid === undefined ? 0o700 : 0o710;
+  for (const dir of [stateDir, runDir, logDir, data]) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (passThrough.gid !== undefined) fs.chownSync(dir, fs.statSync(dir).uid, passThrough.gid);
+    fs.chmodSync(dir, traversed);
+  }
+  for (const dir of [logDir, data]) stripOthers(dir);
+}
+
+/** Removes the group's and others' rights below `dir` (PostgreSQL's cluster keeps its own). @param {string} dir */
+function stripOthers(dir) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isSymbolicLink() || (entry.isDirectory() && fs.existsSync(path.join(file, 'PG_VERSION')))) continue;
+    const { mode, uid } = fs.statSync(file);
+    // Files of another account (PostgreSQL's log when we run as root) keep their owner's choice.
+    if ((mode & 0o077) !== 0 && uid === process.getuid?.()) fs.chmodSync(file, mode & 0o700);
+    if (entry.isDirectory()) stripOthers(file);
+  }
+}
+
 /** @param {...string} parts */
 export const digest = (...parts) => crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
 

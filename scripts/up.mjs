@@ -7,7 +7,7 @@ import path from 'node:path';
 import { $ } from 'zx';
 import { cell, table } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
-import { credentialFile } from '#lib/credentials.mjs';
+import { writeClientRecipes } from '#lib/credentials.mjs';
 import { UserError, main } from '#lib/errors.mjs';
 import { consumerLag, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
 import { withPg } from '#lib/pg.mjs';
@@ -204,17 +204,19 @@ async function report() {
   });
   const { pg } = config;
   const external = config.platform === 'external';
-  // Credentials by name only: the report is a log too.
+  // Credentials by file or variable name only: the report is a log too.
+  const recipes = external ? null : writeClientRecipes(config);
+  const rel = (/** @type {string} */ file) => path.relative(config.root, file);
   const connectAuth = config.connect.auth
     ? external
       ? ' -u "$CONNECT_USERNAME:$CONNECT_PASSWORD"'
-      : ` -u ${config.connect.username}:$(cat ${path.relative(config.root, credentialFile(config, `connect-${config.connect.username}`))})`
+      : ` -K ${rel(/** @type {{ curlrc: string }} */ (recipes).curlrc)}`
     : '';
   const registryUser = config.registry.auth.username ? ' -u "$SCHEMA_REGISTRY_USERNAME:$SCHEMA_REGISTRY_PASSWORD"' : '';
   console.log(`
 The pipeline is running. Explore:
   ${external ? 'npm run dashboard     # the live dashboard (PLATFORM=external starts nothing by itself)' : `${config.dashboard.url}    # the live dashboard: candles, sales, pipeline health`}
-  psql -h ${pg.host} -p ${pg.port} -U ${pg.adminUser} -d ${pg.database}      # password: PG_ADMIN_PASSWORD in .env
+  ${external ? `psql -h ${pg.host} -p ${pg.port} -U ${pg.adminUser} -d ${pg.database}   # your password (PGPASSWORD or ~/.pgpass)` : 'npm run -s psql      # psql into the database as the admin (`-- -U pipeline_reader` for a role)'}
       SELECT * FROM synthetic_data;  SELECT * FROM stock_price_summary;  SELECT * FROM sales_trend_summary;
   curl -s${connectAuth} ${config.connect.url}/connectors/${config.sink.connector}/status
   curl -s${registryUser} ${config.registry.ccompatUrl}/subjects

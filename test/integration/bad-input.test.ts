@@ -9,6 +9,7 @@ import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '#lib/config.mjs';
 import { connectApi } from '#lib/connect.mjs';
+import { connectIdentity, pgPassword } from '#lib/credentials.mjs';
 import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient, roleClient } from '#lib/pg.mjs';
 import { connectorFiles } from '../../ops/connectors.mjs';
@@ -347,7 +348,7 @@ describe('least privilege and secrets', () => {
     } finally {
       await reader.end();
     }
-    const registryRole = pgClient(config, config.pg.database, { user: config.registry.user, password: config.registry.password });
+    const registryRole = pgClient(config, config.pg.database, { user: config.registry.user, password: pgPassword(config, 'registry') });
     await expect(registryRole.connect()).rejects.toThrow(/permission denied for database/);
     await registryRole.end().catch(() => {});
   });
@@ -378,7 +379,8 @@ describe('least privilege and secrets', () => {
   });
 
   it('no password appears in connector JSON, in Connect REST answers, or in any log the project writes', async () => {
-    const secrets = [config.pg.adminPassword, config.registry.password, ...Object.values(config.pg.roles).map((r) => r.password)];
+    const secrets = (['admin', 'registry', 'sink', 'etl', 'reader'] as const).map((who) => pgPassword(config, who) as string);
+    secrets.push(connectIdentity(config)!.password);
     const texts: [string, string][] = [];
     for (const { file } of connectorFiles(config)) texts.push([file, fs.readFileSync(file, 'utf8')]);
     for (const route of [

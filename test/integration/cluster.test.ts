@@ -9,7 +9,7 @@ import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config, loadConfig, ROOT } from '#lib/config.mjs';
-import { basicHeader, credentialFile } from '#lib/credentials.mjs';
+import { basicHeader, credentialFile, pgPassword } from '#lib/credentials.mjs';
 import { createKafka, kafkaClient, topicSize, withKafkaAdmin } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { cmdline, freePortRange, isAlive, readText } from '#lib/procs.mjs';
@@ -241,7 +241,7 @@ describe('a three-node SASL_SSL cluster with ACLs', () => {
 
   it('keeps every secret out of process arguments, logs and connector configs', async () => {
     const secrets = ['kafka-admin', 'kafka-producer', 'kafka-connect', 'connect-admin'].map(password);
-    secrets.push(sec.pg.roles.sink.password);
+    secrets.push(pgPassword(sec, 'sink') as string);
     for (const pid of ourPids(sec)) {
       const argv = cmdline(pid).join(' ');
       for (const s of secrets) expect(argv.includes(s), `pid ${pid}: ${argv.slice(0, 200)}`).toBe(false);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, config } from '#lib/config.mjs';
+import { pgPassword } from '#lib/credentials.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { cli, NO_DIFFERENCE, summariesDifferFromRecompute, uniqueName } from './helpers.js';
@@ -245,7 +246,7 @@ describe('the sink connector', () => {
     const text = await (await fetch(`${config.connect.url}/connectors/synthetic-data-sink`)).text();
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Connect's placeholder, stored as written
     expect(JSON.parse(text).config['connection.password']).toBe('${env:PG_SINK_PASSWORD}');
-    expect(text).not.toContain(config.pg.roles.sink.password);
+    expect(text).not.toContain(pgPassword(config, 'sink'));
   });
 });
 
