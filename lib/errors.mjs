@@ -53,6 +53,9 @@ export function explain(err) {
  * @param {() => unknown} command
  */
 export async function main(command) {
+  // Whatever a command of ours writes (logs, checkpoints, credentials, data)
+  // is its owner's only, whoever else shares the host.
+  process.umask(0o077);
   try {
     await command();
   } catch (err) {

@@ -108,6 +108,8 @@ async function upLocked(config, log) {
   const results = await Promise.allSettled(all.map((svc) => done.get(svc.name)));
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw /** @type {PromiseRejectedResult} */ (failed).reason;
+  // Again once every service made its folders (a caller's umask may be open).
+  closeStateDirs(config, { gid: pgServiceGid() });
   return results.map((r) => /** @type {PromiseFulfilledResult<Row>} */ (r).value);
 }
 

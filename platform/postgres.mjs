@@ -136,13 +136,19 @@ export function ensurePostgresPackages(config, log) {
   }
   const prefix = isRoot ? [] : ['sudo', '-n'];
   log(`installing ${missing.join(', ')} with apt-get`);
-  for (const args of [
-    ['apt-get', 'update', '-qq'],
-    ['apt-get', 'install', '-y', '-qq', ...missing],
-  ]) {
-    const cmd = [...prefix, ...args];
-    const res = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (res.status !== 0) throw new UserError(`\`${cmd.join(' ')}\` failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
+  // The system's packages get the system's usual umask, not our private one.
+  const umask = process.umask(0o022);
+  try {
+    for (const args of [
+      ['apt-get', 'update', '-qq'],
+      ['apt-get', 'install', '-y', '-qq', ...missing],
+    ]) {
+      const cmd = [...prefix, ...args];
+      const res = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (res.status !== 0) throw new UserError(`\`${cmd.join(' ')}\` failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
+    }
+  } finally {
+    process.umask(umask);
   }
 }
 
@@ -303,6 +309,7 @@ function pgInit(config) {
     fs.appendFileSync(path.join(data, 'postgresql.conf'), "\ninclude_if_exists = 'kafka-pg-pipeline.conf'\n");
   }
   const conf = path.join(data, 'kafka-pg-pipeline.conf');
-  fs.writeFileSync(conf, postgresConf(config));
+  fs.writeFileSync(conf, postgresConf(config), { mode: 0o600 });
+  fs.chmodSync(conf, 0o600);
   chownPg(conf);
 }
