@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, config } from '#lib/config.mjs';
 import { pgPassword } from '#lib/credentials.mjs';
-import { pgClient } from '#lib/pg.mjs';
+import { connectApi } from '#lib/connect.mjs';
+import { pgClient, roleLogin } from '#lib/pg.mjs';
 import { migrate } from '../../ops/migrate.mjs';
 import { cli, NO_DIFFERENCE, summariesDifferFromRecompute, uniqueName } from './helpers.js';
 
@@ -24,7 +25,7 @@ afterAll(async () => {
 });
 
 async function inDb<T>(who: 'admin' | 'sink' | 'etl' | 'reader', work: (db: ReturnType<typeof pgClient>) => Promise<T>) {
-  const creds = who === 'admin' ? {} : config.pg.roles[who];
+  const creds = who === 'admin' ? {} : roleLogin(config, who);
   const db = pgClient(config, database, creds);
   await db.connect();
   try {
@@ -243,7 +244,7 @@ describe('the sink connector', () => {
       expect(res.code, res.stderr).toBe(0);
       expect(res.stdout).toMatch(/synthetic-data-sink: RUNNING \(connector RUNNING, tasks( \d:RUNNING)+\)/);
     }
-    const text = await (await fetch(`${config.connect.url}/connectors/synthetic-data-sink`)).text();
+    const text = JSON.stringify((await connectApi(config, 'GET', '/connectors/synthetic-data-sink')).json);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Connect's placeholder, stored as written
     expect(JSON.parse(text).config['connection.password']).toBe('${env:PG_SINK_PASSWORD}');
     expect(text).not.toContain(pgPassword(config, 'sink'));

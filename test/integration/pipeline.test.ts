@@ -6,6 +6,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '#lib/config.mjs';
+import { connectApi } from '#lib/connect.mjs';
 import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { runEtl } from '../../ops/etl.mjs';
@@ -141,9 +142,9 @@ describe('the pipeline, end to end', () => {
 
   it('reads the topic and the dead letter queue named in .env, through Connect env placeholders', async () => {
     const name = encodeURIComponent(config.sink.connector);
-    const active = await (await fetch(`${config.connect.url}/connectors/${name}/topics`)).json();
+    const active = (await connectApi(config, 'GET', `/connectors/${name}/topics`)).json;
     expect(active[config.sink.connector].topics).toEqual([config.pipeline.topic]);
-    const stored = (await (await fetch(`${config.connect.url}/connectors/${name}`)).json()).config;
+    const stored = (await connectApi(config, 'GET', `/connectors/${name}`)).json.config;
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Connect's placeholders, stored as written
     expect([stored.topics, stored['errors.deadletterqueue.topic.name']]).toEqual(['${env:TOPIC}', '${env:DLQ_TOPIC}']);
   });
