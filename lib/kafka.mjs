@@ -14,9 +14,11 @@ import { delay } from './procs.mjs';
 /** @typedef {import('./config.mjs').Config} Config */
 /** @typedef {{ brokers: string[], ssl?: import('node:tls').ConnectionOptions | boolean, sasl?: kafkajs.SASLOptions }} KafkaClient where and as whom a client connects */
 
+/** @typedef {keyof Config['kafka']['users']} KafkaWho whose identity a client uses: admin, producer, connect or dashboard */
+
 /**
  * The brokers, TLS trust and SASL identity of `who`, as kafkajs takes them.
- * @param {Config} config @param {'admin' | 'producer' | 'connect'} [who] @returns {KafkaClient}
+ * @param {Config} config @param {KafkaWho} [who] @returns {KafkaClient}
  */
 export function kafkaClient(config, who = 'admin') {
   const { security } = config.kafka;
@@ -185,22 +187,24 @@ export function kafkaConnectFailure(config, err, who = 'admin') {
 
 /**
  * Connects an admin client, runs `fn`, disconnects. A broker out of reach
- * is a user error naming the fix.
- * @template T @param {Config} config @param {(admin: kafkajs.Admin) => Promise<T>} fn @returns {Promise<T>}
+ * is a user error naming the fix. `who`: whose identity it uses, the admin
+ * (a super user) unless a reader with rights of its own asks.
+ * @template T @param {Config} config @param {(admin: kafkajs.Admin) => Promise<T>} fn
+ * @param {{ who?: KafkaWho }} [opts] @returns {Promise<T>}
  */
-export async function withKafkaAdmin(config, fn) {
-  const client = kafkaClient(config);
+export async function withKafkaAdmin(config, fn, { who = 'admin' } = {}) {
+  const client = kafkaClient(config, who);
   await checkTrust(client);
   const admin = kafkaAdmin(config, client);
   try {
     await admin.connect();
   } catch (err) {
-    throw new UserError(kafkaConnectFailure(config, err), { cause: err });
+    throw new UserError(kafkaConnectFailure(config, err, who), { cause: err });
   }
   try {
     return await fn(admin);
   } catch (err) {
-    const access = kafkaAccessProblem(err);
+    const access = kafkaAccessProblem(err, who);
     throw access ? new UserError(access, { cause: err }) : err;
   } finally {
     await admin.disconnect().catch(() => {});

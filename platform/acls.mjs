@@ -1,8 +1,8 @@
 // @ts-check
 // The local SASL_SSL cluster's ACLs: each component's user may touch its own
-// topics and groups and nothing else; the admin (the scripts, the watchdog,
-// the dashboard) is a super user. Creating an ACL that exists is a no-op, so
-// `up` sets them every time.
+// topics and groups and nothing else; the admin (the scripts, the watchdog)
+// is a super user. Creating an ACL that exists is a no-op, so `up` sets them
+// every time.
 import kafkajs from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
 import { kafkaAccessProblem, withKafkaAdmin } from '#lib/kafka.mjs';
@@ -20,6 +20,7 @@ export function pipelineAcls(config) {
   const { pipeline, sink, connect } = config;
   const producer = `User:${config.kafka.users.producer.username}`;
   const worker = `User:${config.kafka.users.connect.username}`;
+  const dashboard = `User:${config.kafka.users.dashboard.username}`;
   /** @type {[string, number, string, number, number[]][]} principal, resource type, name, pattern, operations */
   const grants = [
     // The producer: creates and writes its topic and the rejected rows' topic.
@@ -34,6 +35,17 @@ export function pipelineAcls(config) {
     [worker, R.TOPIC, pipeline.topic, P.LITERAL, [Op.READ, Op.DESCRIBE]],
     [worker, R.TOPIC, pipeline.dlqTopic, P.LITERAL, [Op.CREATE, Op.DESCRIBE, Op.WRITE]],
     [worker, R.CLUSTER, 'kafka-cluster', P.LITERAL, [Op.IDEMPOTENT_WRITE, Op.DESCRIBE]],
+    // The dashboard reads lag and the quarantines' backlog, and may change
+    // nothing. Kafka asks DESCRIBE of a topic for Metadata (listTopics shows
+    // only those) and ListOffsets (fetchTopicOffsets), and of a group for
+    // FindCoordinator and OffsetFetch (fetchOffsets, which also wants the
+    // topic's); none of these asks anything of the cluster.
+    [dashboard, R.TOPIC, pipeline.topic, P.LITERAL, [Op.DESCRIBE]],
+    [dashboard, R.TOPIC, pipeline.dlqTopic, P.LITERAL, [Op.DESCRIBE]],
+    [dashboard, R.TOPIC, pipeline.rejectedTopic, P.LITERAL, [Op.DESCRIBE]],
+    [dashboard, R.GROUP, sink.group, P.LITERAL, [Op.DESCRIBE]],
+    [dashboard, R.GROUP, pipeline.replayGroups.dlq, P.LITERAL, [Op.DESCRIBE]],
+    [dashboard, R.GROUP, pipeline.replayGroups.rejected, P.LITERAL, [Op.DESCRIBE]],
   ];
   return grants.flatMap(([principal, resourceType, resourceName, resourcePatternType, ops]) =>
     ops.map((operation) => ({

@@ -42,6 +42,26 @@ describe('pipelineAcls', () => {
     expect(allowed('User:connect', R.GROUP, 'some-other-group')).toEqual([]);
   });
 
+  it('lets the dashboard describe the three topics and the groups whose lag it shows, and nothing more', () => {
+    for (const topic of ['synthetic_data', 'synthetic_data.dlq', 'synthetic_data.rejected'])
+      expect(allowed('User:dashboard', R.TOPIC, topic), topic).toEqual([Op.DESCRIBE]);
+    for (const group of ['connect-synthetic-data-sink', 'synthetic_data.dlq-replay', 'synthetic_data.rejected-replay'])
+      expect(allowed('User:dashboard', R.GROUP, group), group).toEqual([Op.DESCRIBE]);
+    expect(allowed('User:dashboard', R.TOPIC, 'kafka-pg-pipeline-connect-configs')).toEqual([]);
+    expect(allowed('User:dashboard', R.GROUP, 'kafka-pg-pipeline-connect')).toEqual([]);
+    expect(allowed('User:dashboard', R.CLUSTER, 'kafka-cluster')).toEqual([]);
+  });
+
+  it('gives the dashboard no right that reads records or changes anything', () => {
+    const mine = pipelineAcls(config).filter((a) => a.principal === 'User:dashboard');
+    expect(mine).toHaveLength(6);
+    const forbidden = [Op.ALL, Op.READ, Op.WRITE, Op.CREATE, Op.DELETE, Op.ALTER, Op.ALTER_CONFIGS, Op.CLUSTER_ACTION, Op.IDEMPOTENT_WRITE];
+    expect(mine.filter((a) => forbidden.includes(a.operation))).toEqual([]);
+    expect(new Set(mine.map((a) => a.operation))).toEqual(new Set([Op.DESCRIBE]));
+    // Literal names only: a prefix would reach topics and groups made later.
+    expect(new Set(mine.map((a) => a.resourcePatternType))).toEqual(new Set([P.LITERAL]));
+  });
+
   it('grants nothing to the admin (a super user) and allows only', () => {
     expect(pipelineAcls(config).filter((a) => a.principal === 'User:admin')).toEqual([]);
     expect(new Set(pipelineAcls(config).map((a) => a.permissionType))).toEqual(new Set([kafkajs.AclPermissionTypes.ALLOW]));

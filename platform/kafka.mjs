@@ -2,13 +2,14 @@
 // Kafka: KAFKA_BROKERS KRaft nodes (one by default), each broker and
 // controller in one JVM, loopback only; plaintext, or SASL_SSL with ACLs.
 import crypto from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { kafkaIdentity } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
 import { createKafka, kafkaClient } from '#lib/kafka.mjs';
-import { readText, startDetached } from '#lib/procs.mjs';
+import { delay, readText, startDetached } from '#lib/procs.mjs';
 import { applyAcls } from './acls.mjs';
 import { requireJava } from './java.mjs';
 import { NODE_PRINCIPAL, ensureTls } from './tls.mjs';
@@ -29,6 +30,13 @@ import {
 /** @typedef {import('./service.mjs').Service} Service */
 
 /** @typedef {Config['kafka']['nodes'][number]} KafkaNode */
+
+/**
+ * The SASL_SSL cluster's users, each with both SCRAM mechanisms: the format
+ * adds them all; `up` adds to a cluster formatted before one it lacks.
+ */
+const SCRAM_USERS = /** @type {const} */ (['admin', 'producer', 'connect', 'dashboard']);
+const SCRAM_MECHANISMS = ['SCRAM-SHA-512', 'SCRAM-SHA-256'];
 
 /** A node's log folder: data/kafka for the first (as before there were more), data/kafka-N for the others. @param {Config} config @param {KafkaNode} [node] */
 export const kafkaLogDir = (config, node = config.kafka.nodes[0]) => dataDir(config, node.name);
@@ -152,9 +160,14 @@ function kafkaService(config, node) {
       });
     },
     ready: () => kafkaPing(config, node),
-    // The last node up sets the ACLs: by then the quorum has a leader.
+    // The last node up adds missing users and sets the ACLs: by then the quorum has a leader.
     ...(node.id === config.kafka.nodes.length && config.kafka.security.protocol === 'SASL_SSL'
-      ? { afterReady: () => applyAcls(config) }
+      ? {
+          afterReady: async () => {
+            await ensureScramUsers(config);
+            await applyAcls(config);
+          },
+        }
       : {}),
   };
 }
@@ -216,9 +229,9 @@ function kafkaInit(config, node, java, props) {
   const { clusterId } = JSON.parse(shape);
   const users =
     config.kafka.security.protocol === 'SASL_SSL'
-      ? /** @type {const} */ (['admin', 'producer', 'connect']).flatMap((who) => {
+      ? SCRAM_USERS.flatMap((who) => {
           const { username, password } = kafkaIdentity(config, who, { create: true });
-          return ['SCRAM-SHA-512', 'SCRAM-SHA-256'].flatMap((m) => ['--add-scram', `${m}=[name=${username},password=${password}]`]);
+          return SCRAM_MECHANISMS.flatMap((m) => ['--add-scram', `${m}=[name=${username},password=${password}]`]);
         })
       : [];
   const argFile = path.join(config.runDir, `${node.name}.format.args`);
@@ -232,6 +245,131 @@ function kafkaInit(config, node, java, props) {
     if (res.status !== 0) throw new UserError(`formatting Kafka storage failed: ${(res.stderr || res.stdout).trim().split('\n').pop()}`);
   } finally {
     fs.rmSync(argFile, { force: true });
+  }
+}
+
+/**
+ * Gives every user of SCRAM_USERS the login it has in credentials/, on a
+ * cluster formatted before it was added (the dashboard's came later): a
+ * user that logs in is left alone, so a second run changes nothing. The
+ * admin adds them, so it is not checked here: without it nothing works.
+ * @param {Config} config @param {{ timeoutMs?: number }} [opts]
+ */
+export async function ensureScramUsers(config, { timeoutMs = config.readyTimeoutMs } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (const who of SCRAM_USERS.filter((w) => w !== 'admin')) {
+    // Its password is made here when the format that would have made it came before it.
+    const { username } = kafkaIdentity(config, who, { create: true });
+    if (await logsIn(config, who, config.kafka.nodes[0], deadline)) continue;
+    await addScramUser(config, who);
+    // The credential reaches each broker through the metadata log: wait until every one takes it.
+    for (const node of config.kafka.nodes) {
+      while (!(await logsIn(config, who, node, deadline))) {
+        if (Date.now() > deadline)
+          throw new UserError(
+            `Kafka user ${username} was added but ${node.name} still refuses it after ${timeoutMs / 1000} s: see ${logFile(config, node.name)}`,
+          );
+        await delay(250);
+      }
+    }
+  }
+}
+
+/**
+ * Whether `who` logs in to `node` with its password: false when the broker
+ * refuses the credentials; a broker that does not answer (yet) is asked
+ * again until the deadline.
+ * @param {Config} config @param {import('#lib/kafka.mjs').KafkaWho} who @param {KafkaNode} node @param {number} deadline
+ */
+async function logsIn(config, who, node, deadline) {
+  const client = { ...kafkaClient(config, who), brokers: [`${config.kafka.host}:${node.port}`] };
+  for (;;) {
+    const admin = createKafka(client, { clientId: 'platform-users', connectionTimeout: 3000, retry: { retries: 0 } }).admin();
+    try {
+      await admin.connect();
+      return true;
+    } catch (err) {
+      if (saslRefused(err)) return false;
+      if (Date.now() > deadline) {
+        const why = /** @type {Error} */ (err).message;
+        throw new UserError(`checking Kafka user ${kafkaIdentity(config, who).username} on ${node.name}: ${why}`, { cause: err });
+      }
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    await delay(500);
+  }
+}
+
+/** Whether a kafkajs error (or one it wraps) is the broker refusing the credentials. @param {unknown} err */
+function saslRefused(err) {
+  for (let e = /** @type {any} */ (err), depth = 0; e && depth < 8; e = e.originalError ?? e.cause, depth++)
+    if (e.name === 'KafkaJSSASLAuthenticationError' || /SASL .*authentication failed/i.test(String(e.message))) return true;
+  return false;
+}
+
+/**
+ * Adds (or resets) `who`'s SCRAM credentials with Kafka's ConfigCommand, as
+ * the admin: kafkajs has no call for it. One run per mechanism: the
+ * controller takes one change per user in a request (ScramControlManager:
+ * "A user credential cannot be altered twice in the same request"). Both
+ * passwords go through files of the owner's only, never the command line,
+ * which ConfigCommand prints when it fails and any local account can read
+ * in /proc.
+ * @param {Config} config @param {import('#lib/kafka.mjs').KafkaWho} who
+ */
+async function addScramUser(config, who) {
+  const { security } = config.kafka;
+  const admin = kafkaIdentity(config, 'admin');
+  const user = kafkaIdentity(config, who, { create: true });
+  const adminFile = path.join(config.runDir, 'kafka-users.admin.properties');
+  const userFile = path.join(config.runDir, `kafka-users.${who}.properties`);
+  writePrivate(
+    adminFile,
+    toProperties({
+      'security.protocol': 'SASL_SSL',
+      'sasl.mechanism': security.mechanism,
+      'sasl.jaas.config': saslJaas(security.mechanism, admin),
+      'ssl.truststore.type': 'PEM',
+      'ssl.truststore.location': security.caFile ?? ensureTls(config).ca,
+    }),
+  );
+  try {
+    for (const mechanism of SCRAM_MECHANISMS) {
+      // --add-config-file is a properties file: a backslash there escapes what follows.
+      writePrivate(userFile, toProperties({ [mechanism]: `password=${user.password.replace(/\\/g, '\\\\')}` }));
+      await configCommand(
+        config,
+        [
+          ...['--bootstrap-server', config.kafka.bootstrap, '--command-config', adminFile, '--alter'],
+          ...['--entity-type', 'users', '--entity-name', user.username, '--add-config-file', userFile],
+        ],
+        `adding Kafka user ${user.username} (${mechanism})`,
+      );
+    }
+  } finally {
+    fs.rmSync(adminFile, { force: true });
+    fs.rmSync(userFile, { force: true });
+  }
+}
+
+/**
+ * Runs kafka.admin.ConfigCommand (kafka-configs.sh) from Kafka's jars; a
+ * failure is one line: the exception's, not the stack.
+ * @param {Config} config @param {string[]} args @param {string} what what it does, for the error
+ */
+async function configCommand(config, args, what) {
+  const jvm = ['-Xmx256m', '-cp', kafkaLibs(config), `-Dlog4j2.configurationFile=${log4jConfig(config)}`];
+  try {
+    await promisify(execFile)(requireJava(17), [...jvm, 'kafka.admin.ConfigCommand', ...args], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+  } catch (err) {
+    const e = /** @type {{ stderr?: string, stdout?: string }} */ (err);
+    const lines = `${e.stderr ?? ''}\n${e.stdout ?? ''}`.split('\n').map((l) => l.trim());
+    const why = lines.find((l) => /^Caused by:|Exception:/.test(l)) ?? lines.filter(Boolean).pop() ?? String(err);
+    throw new UserError(`${what} failed: ${why}`, { cause: err });
   }
 }
 

@@ -1,16 +1,19 @@
 // The live dashboard in a real browser: Debian's Chromium driven by
 // playwright-core, against the dashboard `platform:up` starts. Rows this test
 // adds use ids above the dataset's, timestamps after the year, and are removed.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
+import readline from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config, loadConfig, ROOT } from '#lib/config.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { writeDataset } from '../../dataset/generate.js';
 import { runEtl } from '../../ops/etl.mjs';
-import { createDashboard } from '../../dashboard/server.mjs';
+import { createDashboard, MAX_WATCHERS } from '../../dashboard/server.mjs';
 import { dist, freePort, pipelineReady, tempDir, until } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -203,4 +206,198 @@ describe('the dashboard', () => {
       expect(JSON.stringify(body)).not.toMatch(/postgres|syntax error|ERROR:|relation|SQLSTATE/i);
     }
   });
+});
+
+/** A GET with the Host header given: node's fetch would set its own. */
+function rawGet(port: number, pathname: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A live view of the health stream: its answer, and the time of each reading it received. */
+function liveView(port: number) {
+  const seen: string[] = [];
+  let request: http.ClientRequest | undefined;
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request = http.get({ host: '127.0.0.1', port, path: '/api/health/stream', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('error', () => {});
+      if (res.statusCode === 200) resolve({ status: 200, body: '' });
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (res.statusCode !== 200) return;
+        for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+          seen.push(JSON.parse(text.slice('data: '.length, end)).at);
+          text = text.slice(end + 2);
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    request.on('error', reject);
+  });
+  return { answer, seen, stop: () => request?.destroy() };
+}
+
+describe("the dashboard's doors and its live views", () => {
+  // A dashboard of this code on a port of its own, against the real services.
+  let own: ReturnType<typeof createDashboard>;
+  let port: number;
+  beforeAll(async () => {
+    port = await freePort();
+    own = createDashboard(loadConfig(ROOT, { ...process.env, DASHBOARD_PORT: String(port) }));
+    await own.listen();
+  });
+  afterAll(async () => {
+    await own?.close();
+  });
+
+  it('answers 421 to a Host that is not its own (DNS rebinding), on the page and the API', async () => {
+    for (const route of ['/', '/api/candles', '/api/health/stream']) {
+      for (const host of ['rebind.attacker.test', `rebind.attacker.test:${port}`, `127.0.0.1.attacker.test:${port}`]) {
+        const res = await rawGet(port, route, { host });
+        expect(res.status, `${route} as ${host}`).toBe(421);
+        expect(JSON.parse(res.body).error).toMatch(/^this server answers only to 127\.0\.0\.1:\d+, localhost:\d+/);
+        expect(res.body).not.toMatch(/stock|candle|bars/);
+      }
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost'])
+      expect((await rawGet(port, '/api/candles?maxBars=10', { host })).status, host).toBe(200);
+  });
+
+  it('answers 403 to a page of another site calling its API, and serves its own', async () => {
+    for (const route of ['/api/candles', '/api/health/stream', '/api/ping']) {
+      const res = await rawGet(port, route, { host: `127.0.0.1:${port}`, origin: 'http://rebind.attacker.test' });
+      expect(res.status, route).toBe(403);
+      expect(JSON.parse(res.body).error).toMatch(/only this server's own pages may call its API/);
+    }
+    const ours = await rawGet(port, '/api/candles?maxBars=10', { host: `localhost:${port}`, origin: `http://localhost:${port}` });
+    expect(ours.status).toBe(200);
+    expect(JSON.parse(ours.body).bars.length).toBeGreaterThan(0);
+  });
+
+  it(`serves ${MAX_WATCHERS} of 40 live views opened at once with one health loop, and the rest a 503 that says why`, async () => {
+    // All 40 ask during the first reading (PostgreSQL, Kafka and Connect take
+    // tens of milliseconds): what used to start a loop for each.
+    const views = Array.from({ length: 40 }, () => liveView(port));
+    try {
+      const answers = await Promise.all(views.map((v) => v.answer));
+      const served = views.filter((_, i) => answers[i].status === 200);
+      const busy = answers.filter((a) => a.status === 503);
+      expect(served).toHaveLength(MAX_WATCHERS);
+      expect(busy).toHaveLength(40 - MAX_WATCHERS);
+      expect(JSON.parse(busy[0].body).error).toMatch(/live views are open, the most this dashboard serves at once/);
+      const t0 = Date.now();
+      await until(async () => served.every((v) => v.seen.length >= 3), 30_000, 'three readings on every live view');
+      const elapsed = Date.now() - t0;
+      const { loops, reads, watchers } = own.stats();
+      expect({ loops, watchers }).toEqual({ loops: 1, watchers: MAX_WATCHERS });
+      // One reading every 2 s, whatever the number of views: each one was sent the same readings.
+      expect(reads).toBeLessThanOrEqual(Math.ceil(elapsed / 2000) + 3);
+      const distinct = new Set(served.flatMap((v) => v.seen));
+      expect(distinct.size).toBeLessThanOrEqual(reads);
+      for (const v of served) expect(v.seen.slice(0, 3)).toEqual(served[0].seen.slice(0, 3));
+      console.log(
+        `dashboard: 40 live views, ${MAX_WATCHERS} served by ${loops} loop (${reads} readings in ${elapsed} ms), ${busy.length} refused`,
+      );
+    } finally {
+      for (const v of views) v.stop();
+    }
+  }, 60_000);
+
+  it('drops a live view that stops reading instead of buffering for it, and serves the others on', async () => {
+    // The kernel buffers megabytes for a socket before a write waits, hours
+    // of 2-second readings: this dashboard's listening socket has a small
+    // send buffer (SO_SNDBUF, set by Python, which Node cannot; accepted
+    // sockets inherit it) and reads health every 20 ms, so the view that
+    // never reads (a small receive buffer too) falls behind in seconds.
+    const dir = tempDir('dashboard-slow');
+    const serve = path.join(dir, 'serve.mjs');
+    fs.writeFileSync(
+      serve,
+      [
+        `import { loadConfig, ROOT } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'lib/config.mjs')).href)};`,
+        `import { createDashboard } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'dashboard/server.mjs')).href)};`,
+        'const dashboard = createDashboard(loadConfig(ROOT, process.env), { healthEveryMs: 20, log: (line) => console.log(line) });',
+        "dashboard.server.listen({ fd: Number(process.argv[2]) }, () => console.log('listening'));",
+        "process.on('SIGTERM', () => void dashboard.close().then(() => process.exit(0)));",
+      ].join('\n'),
+    );
+    const launch = [
+      'import os, socket, sys',
+      's = socket.socket()',
+      's.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)',
+      "s.bind(('127.0.0.1', 0))",
+      's.listen(16)',
+      's.set_inheritable(True)',
+      "os.environ['DASHBOARD_PORT'] = str(s.getsockname()[1])",
+      'print(s.getsockname()[1], flush=True)',
+      'os.execv(sys.argv[1], sys.argv[1:] + [str(s.fileno())])',
+    ].join('\n');
+    // Asks for the stream and reads nothing until told to; then reads what is
+    // there and says whether the server closed the stream.
+    const stall = [
+      'import socket, sys, time',
+      'port = int(sys.argv[1])',
+      'c = socket.socket()',
+      'c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)',
+      "c.connect(('127.0.0.1', port))",
+      "c.sendall(('GET /api/health/stream HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\n\\r\\n' % port).encode())",
+      'sys.stdin.readline()',
+      'c.settimeout(1)',
+      'got, end = 0, time.time() + 10',
+      'while time.time() < end:',
+      '    try:',
+      '        data = c.recv(65536)',
+      '    except ConnectionResetError:',
+      "        print('closed after %d bytes' % got); sys.exit(0)",
+      '    except socket.timeout:',
+      '        continue',
+      '    if not data:',
+      "        print('closed after %d bytes' % got); sys.exit(0)",
+      '    got += len(data)',
+      "print('still open after %d bytes' % got)",
+    ].join('\n');
+    const server = spawn('python3', ['-c', launch, process.execPath, serve], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out: string[] = [];
+    readline.createInterface({ input: server.stdout }).on('line', (line) => out.push(line));
+    let reader: ReturnType<typeof liveView> | undefined;
+    try {
+      const at = Number(await until(async () => out[0], 15_000, 'the slow-socket dashboard to bind'));
+      await until(async () => out.includes('listening'), 30_000, 'the slow-socket dashboard to listen');
+      const stalled = spawn('python3', ['-c', stall, String(at)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let verdict = '';
+      stalled.stdout.on('data', (chunk) => {
+        verdict += chunk;
+      });
+      const stalledExit = new Promise((resolve) => stalled.on('exit', resolve));
+      reader = liveView(at);
+      expect((await reader.answer).status).toBe(200);
+      await until(
+        async () => out.some((l) => l.includes('dropped a live view that stopped reading')),
+        90_000,
+        'the dashboard to drop the view that does not read',
+      );
+      const before = reader.seen.length;
+      await until(async () => reader && reader.seen.length > before + 3, 15_000, 'readings on for the view that reads');
+      stalled.stdin.end('read\n');
+      await stalledExit;
+      expect(verdict.trim()).toMatch(/^closed after \d+ bytes$/);
+      console.log(`dashboard: the view that stopped reading was dropped (${verdict.trim()}); the other had ${reader.seen.length} readings`);
+    } finally {
+      reader?.stop();
+      server.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
 });
