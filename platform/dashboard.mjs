@@ -3,7 +3,7 @@
 // a platform service: `npm start` starts it beside the others and prints its URL.
 import path from 'node:path';
 import { startDetached } from '#lib/procs.mjs';
-import { getJson, logFile, marker, pidFile, pidFileProcess } from './service.mjs';
+import { codeDigest, getJson, logFile, marker, pidFile, pidFileProcess } from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
@@ -19,6 +19,7 @@ export function dashboardService(config) {
     hint: 'the dashboard is a node script (scripts/dashboard.mjs); its log says why it stopped',
     after: ['postgres'],
     ...proc,
+    fingerprint: () => codeDigest(config, ['dashboard', 'lib', 'scripts']),
     async start() {
       startDetached({
         cmd: process.execPath,

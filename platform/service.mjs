@@ -73,6 +73,23 @@ function stripOthers(dir) {
   }
 }
 
+/**
+ * A digest of the code a node service of ours runs (the .mjs files of the
+ * folders named, tests aside): a `git pull` that changes it restarts the
+ * service on the next `up`, instead of leaving yesterday's code running.
+ * @param {Config} config @param {string[]} dirs relative to the repository
+ */
+export function codeDigest(config, dirs) {
+  const files = dirs.flatMap((dir) =>
+    fs
+      .readdirSync(path.join(config.root, dir))
+      .filter((f) => f.endsWith('.mjs') && !f.includes('.test.'))
+      .sort()
+      .map((f) => path.join(config.root, dir, f)),
+  );
+  return digest(...files.map((f) => `${f}\0${fs.readFileSync(f, 'utf8')}`));
+}
+
 /** @param {...string} parts */
 export const digest = (...parts) => crypto.createHash('sha256').update(parts.join('\0')).digest('hex');
 

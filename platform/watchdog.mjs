@@ -3,7 +3,7 @@
 // connectors' failed tasks, which Connect never does by itself.
 import path from 'node:path';
 import { startDetached } from '#lib/procs.mjs';
-import { logFile, marker, pidFile, pidFileProcess } from './service.mjs';
+import { codeDigest, logFile, marker, pidFile, pidFileProcess } from './service.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 /** @typedef {import('./service.mjs').Service} Service */
@@ -19,6 +19,7 @@ export function watchdogService(config) {
     hint: 'the watchdog is a node script (scripts/watchdog.mjs); its log says why it stopped',
     after: ['connect'],
     ...proc,
+    fingerprint: () => codeDigest(config, ['ops', 'lib', 'scripts']),
     async start() {
       startDetached({
         cmd: process.execPath,
