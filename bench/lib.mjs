@@ -196,7 +196,15 @@ export function externalEnv(platform, userState) {
     KAFKA_SECURITY_PROTOCOL: platform.kafka.security.protocol,
     SCHEMA_REGISTRY_URL: platform.registry.ccompatUrl,
     CONNECT_URL: platform.connect.url,
+    // Connect's REST API asks for credentials in every shape.
+    CONNECT_USERNAME: 'admin',
+    CONNECT_PASSWORD: secret('connect-admin'),
     PG_PORT: String(platform.pg.port),
+    // The admin for migrations, the ETL and reader roles for etl and status;
+    // the sink's is left to the platform's own workers.
+    PG_ADMIN_PASSWORD: secret('pg-admin'),
+    PG_ETL_PASSWORD: secret('pg-etl'),
+    PG_READER_PASSWORD: secret('pg-reader'),
     ...(secure
       ? {
           KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
@@ -205,8 +213,6 @@ export function externalEnv(platform, userState) {
           KAFKA_PRODUCER_SASL_USERNAME: 'producer',
           KAFKA_PRODUCER_SASL_PASSWORD: secret('kafka-producer'),
           KAFKA_SSL_CA_FILE: path.join(platform.stateDir, 'tls', 'ca.pem'),
-          CONNECT_USERNAME: 'admin',
-          CONNECT_PASSWORD: secret('connect-admin'),
         }
       : {}),
   };
