@@ -95,3 +95,21 @@ export async function withPg(config, who, fn) {
     await client.end().catch(() => {});
   }
 }
+
+/**
+ * The component roles' passwords: on the local platform the generated ones
+ * (made on first use), on an external database only those the user gave (a
+ * role without one is left as it is). Roles not created yet are skipped:
+ * migrations create them, then call this again.
+ * @param {pg.Client} client @param {Config} config
+ */
+export async function setRolePasswords(client, config) {
+  const local = config.platform === 'local';
+  for (const role of /** @type {const} */ (['sink', 'etl', 'reader'])) {
+    const password = pgPassword(config, role, { create: local });
+    if (password === undefined) continue;
+    const user = pgUser(config, role);
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [user]);
+    if (exists.rowCount === 1) await setPassword(client, user, password);
+  }
+}

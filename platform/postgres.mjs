@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { credentialFile, ensureCredentialsDir, newPassword, pgPassword, replaceLocalPassword } from '#lib/credentials.mjs';
 import { UserError } from '#lib/errors.mjs';
-import { setPassword, withPg } from '#lib/pg.mjs';
+import { setPassword, setRolePasswords, withPg } from '#lib/pg.mjs';
 import { classifyPid, cmdline, isAlive, readText, stopPid } from '#lib/procs.mjs';
 import { closeStateDirs, dataDir, digest, logFile } from './service.mjs';
 
@@ -236,6 +236,9 @@ async function pgBootstrap(config) {
     if (!roleExists) await admin.query(`CREATE ROLE ${role} LOGIN`);
     // Set on every run: a password given in the environment, or the generated one, is the single source.
     await setPassword(admin, registry.user, /** @type {string} */ (pgPassword(config, 'registry', { create: true })));
+    // The component roles' passwords exist before the services that log in
+    // with them start (the dashboard, Connect); set on roles made before.
+    await setRolePasswords(admin, config);
     if (!(await dbExists(registry.database))) {
       await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(registry.database)} OWNER ${role}`);
       await admin.query(`REVOKE ALL ON DATABASE ${pg.escapeIdentifier(registry.database)} FROM PUBLIC`);
