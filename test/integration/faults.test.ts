@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config, loadConfig, ROOT } from '#lib/config.mjs';
 import { connectApi } from '#lib/connect.mjs';
+import { connectIdentity, pgPassword } from '#lib/credentials.mjs';
 import { kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { isAlive, readText, stopPid } from '#lib/procs.mjs';
@@ -171,7 +172,9 @@ describe('faults during a full-year load', () => {
     // A second worker of the same group on its own port and state folder.
     const stateDir = tempDir('worker2');
     const port = 18_083;
-    const second = services(loadConfig(ROOT, { ...process.env, STATE_DIR: stateDir, CONNECT_PORT: String(port) })).find(
+    // A worker of the group shares its secrets: the REST user's, and the sink's for the tasks it takes over.
+    const shared = { CONNECT_PASSWORD: connectIdentity(config)!.password, PG_SINK_PASSWORD: pgPassword(config, 'sink')! };
+    const second = services(loadConfig(ROOT, { ...process.env, ...shared, STATE_DIR: stateDir, CONNECT_PORT: String(port) })).find(
       (s) => s.name === 'connect',
     )!;
     await second.start();
