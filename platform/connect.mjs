@@ -126,7 +126,8 @@ function workerSecurity(config) {
 /** The REST API's users, as the basic-auth extension's PropertyFileLoginModule reads them. @param {Config} config */
 function restUsers(config) {
   const who = connectIdentity(config, { create: true });
-  return who ? `${who.username}: ${who.password}\n` : '';
+  // A properties file: a backslash in a given password is doubled to stay one.
+  return who ? `${who.username}: ${who.password.replaceAll('\\', '\\\\')}\n` : '';
 }
 
 /**

@@ -3,16 +3,29 @@
 # on first start, with the admin role, the pipeline's and the registry's
 # databases and pg_cron, as platform/postgres.mjs makes them natively. The
 # pipeline's own roles and tables come from migrations/ (the `init` service).
-# Passwords only through the environment (PG_ADMIN_PASSWORD, REGISTRY_DB_PASSWORD).
+# Passwords come from files only, the credentials service's share for this
+# container (pg-admin, pg-registry and a pgpass file for psql), never from the
+# environment, which `docker inspect` shows.
 set -euo pipefail
-: "${PG_ADMIN_USER:?}" "${PG_ADMIN_PASSWORD:?}" "${PG_DATABASE:?}" "${REGISTRY_DB:?}" "${REGISTRY_DB_USER:?}" "${REGISTRY_DB_PASSWORD:?}"
+: "${PG_ADMIN_USER:?}" "${PG_DATABASE:?}" "${REGISTRY_DB:?}" "${REGISTRY_DB_USER:?}"
 bin=/usr/lib/postgresql/15/bin
+creds=/var/lib/postgresql/credentials
+admin_file=$creds/pg-admin.password
+registry_file=$creds/pg-registry.password
+for f in "$admin_file" "$registry_file"; do
+  [ -s "$f" ] || { echo "postgres.sh: $f is missing: the credentials service writes it (docker compose up)" >&2; exit 1; }
+done
+umask 077
+# Which passwords the cluster's roles were last given, as a digest: when the
+# files change (a volume from before they were generated, made with the
+# committed admin_local_only; or credentials made anew on the host), the roles
+# follow them before the server opens its port.
+stamp=$PGDATA/kafka-pg-pipeline.passwords
+want=$({ printf '%s %s\n' "$PG_ADMIN_USER" "$REGISTRY_DB_USER"; cat "$admin_file" "$registry_file"; } | sha256sum | cut -d' ' -f1)
 
+fresh=false
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  pwfile=$(mktemp)
-  printf '%s\n' "$PG_ADMIN_PASSWORD" >"$pwfile"
-  "$bin/initdb" -D "$PGDATA" -U "$PG_ADMIN_USER" --pwfile="$pwfile" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
-  rm -f "$pwfile"
+  "$bin/initdb" -D "$PGDATA" -U "$PG_ADMIN_USER" --pwfile="$admin_file" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   cat >>"$PGDATA/postgresql.conf" <<CONF
 # kafka-pg-pipeline (platform/container/postgres.sh), as platform/postgres.mjs natively
 listen_addresses = '*'
@@ -31,19 +44,49 @@ jit = off
 CONF
   # The compose network and the host's published port, with passwords always.
   printf '%s\n' 'local all all scram-sha-256' 'host all all 0.0.0.0/0 scram-sha-256' 'host all all ::/0 scram-sha-256' >"$PGDATA/pg_hba.conf"
-  "$bin/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-  export PGPASSWORD="$PG_ADMIN_PASSWORD"
-  psql=(psql -v ON_ERROR_STOP=1 -qAt -h /tmp -U "$PG_ADMIN_USER" -d postgres)
-  "${psql[@]}" -v db="$PG_DATABASE" -v reg_db="$REGISTRY_DB" -v reg_user="$REGISTRY_DB_USER" -v reg_pw="$REGISTRY_DB_PASSWORD" <<'SQL'
-create database :"db";
-create role :"reg_user" login password :'reg_pw';
-create database :"reg_db" owner :"reg_user";
+  fresh=true
+fi
+
+if $fresh || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # A server for this script alone: no TCP, its socket in a folder only this
+  # user enters, trusted there, so the passwords are set whatever they were.
+  # The server reads the password files itself (pg_read_file): no password
+  # is in an argument, in psql's input or in a statement the log could show.
+  sock=$(mktemp -d)
+  hba=$(mktemp)
+  echo 'local all all trust' >"$hba"
+  "$bin/pg_ctl" -D "$PGDATA" -w -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c hba_file='$hba' -c log_statement=none -c log_min_error_statement=panic -c log_min_messages=fatal" start >/dev/null
+  # Idempotent: a start that died half-way through the first one resumes here.
+  if ! PGOPTIONS='-c client_min_messages=warning' "$bin/psql" -X -v ON_ERROR_STOP=1 -qAt -h "$sock" -U "$PG_ADMIN_USER" -d postgres \
+    -v db="$PG_DATABASE" -v reg_db="$REGISTRY_DB" -v reg_user="$REGISTRY_DB_USER" \
+    -v admin="$PG_ADMIN_USER" -v admin_file="$admin_file" -v reg_file="$registry_file" <<'SQL'; then
+\set VERBOSITY terse
+select format('create role %I login', :'reg_user') where not exists (select from pg_roles where rolname = :'reg_user') \gexec
+select format('create database %I', :'db') where not exists (select from pg_database where datname = :'db') \gexec
+select format('create database %I owner %I', :'reg_db', :'reg_user') where not exists (select from pg_database where datname = :'reg_db') \gexec
 revoke all on database :"reg_db" from public;
+select set_config('kpp.admin', :'admin', false), set_config('kpp.admin_file', :'admin_file', false),
+       set_config('kpp.reg_user', :'reg_user', false), set_config('kpp.reg_file', :'reg_file', false) \g /dev/null
+do $$
+begin
+  execute format('alter role %I password %L', current_setting('kpp.admin'), btrim(pg_read_file(current_setting('kpp.admin_file')), E'\r\n'));
+  execute format('alter role %I password %L', current_setting('kpp.reg_user'), btrim(pg_read_file(current_setting('kpp.reg_file')), E'\r\n'));
+end
+$$;
 \c :"db"
 create extension if not exists pg_cron;
 SQL
-  unset PGPASSWORD
+    "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+    echo "postgres.sh: could not set up the cluster in this volume (above); if PG_ADMIN_USER changed since it was made, set it back, or start afresh with \`docker compose down -v\` (which deletes the data)" >&2
+    exit 1
+  fi
   "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
-  echo "postgres.sh: cluster made in $PGDATA"
+  rm -rf "$sock" "$hba"
+  printf '%s\n' "$want" >"$stamp"
+  if $fresh; then
+    echo "postgres.sh: cluster made in $PGDATA"
+  else
+    echo "postgres.sh: the passwords of $PG_ADMIN_USER and $REGISTRY_DB_USER set from the generated credentials"
+  fi
 fi
 exec "$bin/postgres" -D "$PGDATA"

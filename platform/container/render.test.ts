@@ -48,4 +48,12 @@ describe('the containers’ broker and worker properties', () => {
     expect(connect['config.providers.file.param.allowed.paths']).toBe('/opt/kafka/secrets');
     expect(connect['connector.client.config.override.policy']).toBe('Allowlist');
   });
+
+  it('ask for credentials on the worker’s REST API, with the login module jvm.sh configures', () => {
+    const connect = props(connectContainerProperties(defaults));
+    expect(connect['rest.extension.classes']).toBe('org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension');
+    const jvm = fs.readFileSync(path.join(ROOT, 'platform/container/jvm.sh'), 'utf8');
+    expect(jvm).toContain('-Djava.security.auth.login.config=/tmp/connect-rest.jaas');
+    expect(jvm).toContain('org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule');
+  });
 });

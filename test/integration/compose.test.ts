@@ -2,16 +2,19 @@
 // machines without Docker, podman behind the Docker API: platform/container/
 // engine.sh brings it up). The native platform is stopped first: both serve
 // the same host ports, so the host's clients (psql, `npm run status`) reach
-// the containers exactly as they reach the native services.
+// the containers exactly as they reach the native services, with the same
+// generated passwords (the credentials service keeps them in .local/credentials).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config, ROOT } from '#lib/config.mjs';
+import { basicHeader, connectIdentity, pgPassword } from '#lib/credentials.mjs';
 import { consumerLag, kafkaAdmin, topicSize } from '#lib/kafka.mjs';
 import { pgClient } from '#lib/pg.mjs';
 import { rowsLanded as countRows } from '../../bench/lib.mjs';
 import { composeContainers, dockerClientEnv } from '../../platform/compose.mjs';
+import { CONSUMERS } from '../../platform/container/credentials.mjs';
 import { down, up } from '../../platform/lifecycle.mjs';
 import {
   cli,
@@ -31,11 +34,15 @@ const rowsLanded = () => countRows(config);
 
 const dockerEnv = () => dockerClientEnv(process.env);
 
-/** Runs a command to its end; its output is kept for the assertion's message. */
-function sh(cmd: string, args: string[], timeoutMs: number, env = dockerEnv()) {
+/**
+ * Runs a command to its end; its output is kept for the assertion's message.
+ * `input` goes to its stdin: how a password reaches a probe without being an argument.
+ */
+function sh(cmd: string, args: string[], timeoutMs: number, env = dockerEnv(), input?: string) {
   return new Promise<{ code: number | null; out: string; seconds: number }>((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(input ?? '');
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
@@ -53,7 +60,32 @@ function sh(cmd: string, args: string[], timeoutMs: number, env = dockerEnv()) {
     });
   });
 }
-const compose = (args: string[], timeoutMs = 300_000) => sh('docker', ['compose', ...args], timeoutMs);
+const compose = (args: string[], timeoutMs = 300_000, input?: string) => sh('docker', ['compose', ...args], timeoutMs, dockerEnv(), input);
+
+/** The stack's containers, running or exited, by service. */
+async function containerIds() {
+  const ps = await compose(['ps', '-a', '--format', '{{.Service}} {{.ID}}']);
+  expect(ps.code, ps.out).toBe(0);
+  return new Map(
+    ps.out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as [string, string]),
+  );
+}
+
+/** What `docker inspect` shows of a container: its environment and its volumes. */
+async function inspect(id: string) {
+  const out = await sh('docker', ['inspect', id], 60_000);
+  expect(out.code, out.out).toBe(0);
+  const [c] = JSON.parse(out.out);
+  return {
+    env: (c.Config?.Env ?? []) as string[],
+    volumes: ((c.Mounts ?? []) as { Type: string; Name?: string; Destination: string }[])
+      .filter((m) => m.Type === 'volume')
+      .map((m) => String(m.Name).replace(/^kafka-pg-pipeline_/, '')),
+  };
+}
 
 let expected: ReturnType<typeof expectedChecksums>;
 let dir: string;
@@ -93,6 +125,95 @@ async function sinkLag() {
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/**
+ * Issue 19, item 7: each password only in the containers that use it, none in
+ * any container's environment, the admin's only in postgres and init; Connect
+ * asks for credentials; psql in the postgres container logs in by itself.
+ */
+async function expectSecretsWhereTheyBelong() {
+  const admin = pgPassword(config, 'admin')!;
+  const who = connectIdentity(config)!;
+  const passwords = [admin, who.password, ...(['sink', 'etl', 'reader', 'registry'] as const).map((r) => pgPassword(config, r)!)];
+
+  // No password in any container's environment, the exited one-shots included.
+  const ids = await containerIds();
+  expect([...ids.keys()].sort()).toEqual([
+    'connect',
+    'credentials',
+    'dashboard',
+    'init',
+    'kafka',
+    'postgres',
+    'producer',
+    'registry',
+    'watchdog',
+  ]);
+  for (const [service, id] of ids) {
+    const { env, volumes } = await inspect(id);
+    for (const password of passwords) expect(env.join('\n'), `${service}'s environment`).not.toContain(password);
+    // Each consumer mounts its own share and no other's (the generator mounts them all).
+    const shares = volumes.filter((v) => v.startsWith('secrets-')).sort();
+    if (service === 'credentials')
+      expect(shares).toEqual(
+        Object.keys(CONSUMERS)
+          .map((c) => `secrets-${c}`)
+          .sort(),
+      );
+    else expect(shares, service).toEqual(service in CONSUMERS ? [`secrets-${service}`] : []);
+  }
+
+  // The admin's password is in the shares of postgres and init only: looked for
+  // in every share at once, given on stdin (grep -f), never as an argument.
+  const holders = await compose(
+    ['run', '--rm', '--no-deps', '-T', 'credentials', 'sh', '-c', 'grep -rlF -f /dev/stdin /secrets | sort'],
+    120_000,
+    `${admin}\n`,
+  );
+  expect(holders.out.trim().split('\n')).toEqual([
+    '/secrets/init/pg-admin.password',
+    '/secrets/postgres/pg-admin.password',
+    '/secrets/postgres/pgpass',
+  ]);
+  // Nor is it anywhere else a running container can read.
+  for (const service of ['kafka', 'registry', 'connect', 'watchdog', 'dashboard']) {
+    const found = await compose(
+      ['exec', '-T', service, 'sh', '-c', 'grep -rlsF -f /dev/stdin /app /opt /tmp /home /etc /var/lib 2>/dev/null; true'],
+      120_000,
+      `${admin}\n`,
+    );
+    expect(found.out.trim(), `${service} holds the admin password`).toBe('');
+  }
+
+  // The committed default of old is refused; psql in the container needs no password typed.
+  const old = pgClient(config, config.pg.database, { user: config.pg.adminUser, password: 'admin_local_only' });
+  await expect(old.connect()).rejects.toThrow(/password authentication failed/);
+  await old.end().catch(() => {});
+  const psql = await compose(['exec', '-T', 'postgres', 'psql', '-U', config.pg.adminUser, '-d', config.pg.database, '-Atc', 'select 1']);
+  expect(psql.code, psql.out).toBe(0);
+  expect(psql.out.trim()).toBe('1');
+
+  // Connect's REST API: nothing without credentials, from the host as from the compose network.
+  const anonymous = await fetch(`${config.connect.url}/connectors`);
+  expect(anonymous.status).toBe(401);
+  const put = await fetch(`${config.connect.url}/connectors/probe/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ 'connector.class': 'io.debezium.connector.jdbc.JdbcSinkConnector', topics: 'probe' }),
+  });
+  expect(put.status).toBe(401);
+  const authed = await fetch(`${config.connect.url}/connectors`, { headers: { authorization: basicHeader(who) } });
+  expect(authed.status).toBe(200);
+  const inside = await compose([
+    'exec',
+    '-T',
+    'connect',
+    'bash',
+    '-c',
+    'exec 3<>/dev/tcp/127.0.0.1/8083; printf "GET /connectors HTTP/1.0\\r\\n\\r\\n" >&3; head -1 <&3',
+  ]);
+  expect(inside.out).toMatch(/^HTTP\/1\.1 401/);
 }
 
 describe('docker compose up', () => {
@@ -145,6 +266,9 @@ describe('docker compose up', () => {
     } finally {
       await db.end();
     }
+
+    // After the load, so that the probes do not delay the kill of Connect mid-load.
+    await expectSecretsWhereTheyBelong();
 
     // The host's own commands read the stack, and the native platform will not start beside it.
     const status = await cli('status.mjs', [], {}, 90_000);
