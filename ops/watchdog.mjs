@@ -5,11 +5,14 @@
 // The watchdog restarts failed parts, with a growing pause per connector
 // while they keep failing; when the sink fails three times in a row on the
 // same refusal of PostgreSQL, it moves the refused record to the dead letter
-// queue (ops/refused.mjs) instead of waiting for good.
+// queue (ops/refused.mjs) instead of waiting for good. Whatever fails in a
+// turn (Connect away, a full disk, a bug of ours) is logged with its cause,
+// the same line at most once a minute, and the next turn goes on.
 import fs from 'node:fs';
 import path from 'node:path';
 import { connectApi, failedParts, restartFailed } from '#lib/connect.mjs';
 import { delay, readText } from '#lib/procs.mjs';
+import { errorLine, rateLimited } from './log-lines.mjs';
 import { quarantineRefused, refusal, restoreBatchSize, rootCause } from './refused.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
@@ -66,14 +69,21 @@ export function mayQuarantine(record, now, max = MAX_QUARANTINED, windowMs = QUA
 export const pauseAfter = (failures) => Math.min(MAX_PAUSE_MS, 2000 * 2 ** (failures - 1));
 
 /**
- * Watches until `stopping()` says so.
- * @param {Config} config @param {{ log: (line: string) => void, stopping: () => boolean }} opts
+ * Watches until `stopping()` says so, a turn every `checkMs`.
+ * @param {Config} config
+ * @param {{ log: (line: string) => void, stopping: () => boolean, checkMs?: number, repeatMs?: number }} opts
+ *   repeatMs: how often the same failure is logged again
  */
-export async function watch(config, { log, stopping }) {
+export async function watch(config, { log, stopping, checkMs = CHECK_MS, repeatMs = 60_000 }) {
   /** @type {Map<string, { failures: number, nextAt: number, cause: string, sameCause: number, healthySince: number }>} */
   const backoff = new Map();
+  const failures = rateLimited(log, { everyMs: repeatMs });
+  const saved = readWatchdogState(config);
   /** @type {Record<string, ConnectorRecord>} */
-  const records = readWatchdogState(config)?.connectors ?? {};
+  const records = saved?.connectors ?? {};
+  if (!saved && readText(watchdogStateFile(config))) {
+    log(`${watchdogStateFile(config)} is not readable JSON: starting with no record of past restarts (the file is written anew)`);
+  }
   const save = () => {
     const file = watchdogStateFile(config);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify({ updatedAt: new Date().toISOString(), connectors: records }));
@@ -89,17 +99,25 @@ export async function watch(config, { log, stopping }) {
       save();
       log(`${name}: batch.size given back after an interrupted search for a refused record`);
     } catch (err) {
-      log(`${name}: could not give batch.size back yet (${/** @type {Error} */ (err).message}); trying again on the next refusal`);
+      log(`${name}: could not give batch.size back yet (${errorLine(err)}); trying again on the next refusal`);
     }
   }
   const alive = path.join(config.runDir, 'watchdog.alive');
   fs.mkdirSync(config.runDir, { recursive: true });
   while (!stopping()) {
-    // A heartbeat: the compose healthcheck (and anyone) can tell the loop turns.
-    fs.writeFileSync(alive, new Date().toISOString());
+    try {
+      // A heartbeat: the compose healthcheck (and anyone) can tell the loop turns.
+      fs.writeFileSync(alive, new Date().toISOString());
+    } catch (err) {
+      failures.log(`cannot write the heartbeat ${alive}: ${errorLine(err)}`);
+    }
     try {
       const { status, json } = await connectApi(config, 'GET', '/connectors?expand=status');
-      if (status === 200 && json) {
+      // While it starts or rebalances Connect answers 404 or 5xx: said, and asked again.
+      if (status !== 200 || !json) {
+        const why = typeof json?.message === 'string' ? json.message : JSON.stringify(json);
+        failures.log(`Kafka Connect answered HTTP ${status} to GET /connectors: ${errorLine(why)}`);
+      } else {
         for (const [name, { status: st }] of Object.entries(json)) {
           const failed = failedParts(st);
           const state = backoff.get(name) ?? { failures: 0, nextAt: 0, cause: '', sameCause: 0, healthySince: 0 };
@@ -150,7 +168,7 @@ export async function watch(config, { log, stopping }) {
                 continue;
               }
             } catch (err) {
-              log(`${name}: could not quarantine the refused record: ${/** @type {Error} */ (err).message}`);
+              failures.log(`${name}: could not quarantine the refused record: ${errorLine(err)}`);
             }
           }
           const res = await restartFailed(config, name);
@@ -164,11 +182,15 @@ export async function watch(config, { log, stopping }) {
           log(`${name}: restarted ${failed.length} failed part(s) (attempt ${state.failures}, HTTP ${res.status}); it failed with: ${why}`);
         }
       }
-    } catch {
-      // Connect down or restarting: nothing to restart until it answers.
-      if (!stopping()) await delay(CHECK_MS);
+    } catch (err) {
+      // Connect down or restarting (nothing to restart until it answers), a
+      // full disk, or a bug of ours: each is said, and the next turn goes on.
+      failures.log(`cannot check the connectors: ${errorLine(err)}`);
+      if (!stopping()) await delay(checkMs);
     }
-    await delay(CHECK_MS);
+    failures.flush();
+    await delay(checkMs);
   }
+  failures.flush(true);
   log('stopped');
 }

@@ -1,8 +1,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { CheckpointError, checkpointFile, checkpointWriteError, loadCheckpoint, resumePoint, saveCheckpoint } from './checkpoint.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  CheckpointError,
+  checkpointFile,
+  checkpointWriteError,
+  loadCheckpoint,
+  parseCheckpoint,
+  resumePoint,
+  saveCheckpoint,
+} from './checkpoint.js';
 import type { Checkpoint } from './checkpoint.js';
 
 const file = { file: '/d/x.parquet', size: 100, mtimeMs: 5 };
@@ -123,5 +131,134 @@ describe('saveCheckpoint', () => {
     expect(err).toBeInstanceOf(CheckpointError);
     expect(err.message).toMatch(fix);
     expect(err.message).toMatch(/^cannot write the checkpoint \/s\/run\/producer\/c.json/);
+  });
+});
+
+describe('saveCheckpoint makes the checkpoint durable', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The file system calls of one save, in order, each with the path it was about. */
+  function callsOf(save: () => void) {
+    const paths = new Map<number, string>();
+    const calls: string[] = [];
+    const { openSync, fsyncSync, renameSync, writeFileSync } = fs;
+    vi.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, flags: fs.OpenMode = 'r') => {
+      const fd = openSync(p, flags);
+      paths.set(fd, String(p));
+      return fd;
+    }) as typeof fs.openSync);
+    vi.spyOn(fs, 'writeFileSync').mockImplementation(((target: fs.PathOrFileDescriptor, ...rest: [string]) => {
+      calls.push(`write ${typeof target === 'number' ? paths.get(target) : target}`);
+      writeFileSync(target, ...rest);
+    }) as typeof fs.writeFileSync);
+    vi.spyOn(fs, 'fsyncSync').mockImplementation((fd: number) => {
+      calls.push(`fsync ${paths.get(fd)}`);
+      fsyncSync(fd);
+    });
+    vi.spyOn(fs, 'renameSync').mockImplementation((from: fs.PathLike, to: fs.PathLike) => {
+      calls.push(`rename ${from} -> ${to}`);
+      renameSync(from, to);
+    });
+    save();
+    return calls;
+  }
+
+  it('fsyncs the temporary file before the rename and the folder after it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpp-cp-'));
+    try {
+      const folder = path.join(dir, 'producer');
+      fs.mkdirSync(folder);
+      const target = path.join(folder, 'checkpoint-x.json');
+      const tmp = `${target}.${process.pid}.tmp`;
+      expect(callsOf(() => saveCheckpoint(target, cp({ nextRow: 9 })))).toEqual([
+        `write ${tmp}`,
+        `fsync ${tmp}`,
+        `rename ${tmp} -> ${target}`,
+        `fsync ${folder}`,
+      ]);
+      expect(loadCheckpoint(target)).toMatchObject({ nextRow: 9 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fsyncs the parent of each folder it had to make', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpp-cp-'));
+    try {
+      const target = path.join(dir, 'state', 'producer', 'checkpoint-x.json');
+      expect(callsOf(() => saveCheckpoint(target, cp())).slice(0, 2)).toEqual([`fsync ${path.join(dir, 'state')}`, `fsync ${dir}`]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a checkpoint that cannot be read', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('parseCheckpoint: says what is wrong with the text', () => {
+    expect(parseCheckpoint(JSON.stringify(cp()))).toEqual(cp());
+    expect(parseCheckpoint(JSON.stringify(cp({ fromId: 1001 })))).toEqual(cp({ fromId: 1001 }));
+    expect(parseCheckpoint('')).toBe('it is empty');
+    expect(parseCheckpoint('\0\0\0\0')).toMatch(/^it is not JSON: /);
+    expect(parseCheckpoint('{"topic":"t","nextRow":40')).toMatch(/^it is not JSON: /);
+    expect(parseCheckpoint('[1]')).toBe('it is not a JSON object');
+    expect(parseCheckpoint('null')).toBe('it is not a JSON object');
+    expect(parseCheckpoint(JSON.stringify({ ...cp(), nextRow: -1 }))).toBe('missing or invalid: nextRow');
+    expect(parseCheckpoint(JSON.stringify({ ...cp(), nextRow: '7', topic: undefined }))).toBe('missing or invalid: topic, nextRow');
+    expect(parseCheckpoint(JSON.stringify(cp({ nextRow: 10_001 })))).toBe('nextRow 10001 is past the last row (10000)');
+  });
+
+  // Before, each of these was taken for no checkpoint: the run started again from row 0.
+  it.each([
+    ['empty (the host crashed after the rename reached the disk, before the data did)', '', 'it is empty'],
+    ['cut short', '{"file":"/d/x.parquet","size":100,"mtimeMs":5,"topic":"t","nextRow":40', 'it is not JSON: '],
+    ['of another shape', '{"next":4096}', 'missing or invalid: file, topic, size, mtimeMs, nextRow, rows, complete, updatedAt'],
+  ])('%s: one line naming the file and the fix', (_, text, why) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpp-cp-'));
+    try {
+      const target = path.join(dir, 'checkpoint-x.json');
+      fs.writeFileSync(target, text);
+      const err = (() => {
+        try {
+          loadCheckpoint(target);
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      expect(err).toBeInstanceOf(CheckpointError);
+      expect(err!.message).toContain(`the checkpoint ${target} is corrupt (${why}`);
+      expect(err!.message).toMatch(/\): delete it to send the file from its first row \(the sink's upsert absorbs rows sent twice\)$/);
+      expect(err!.message).not.toMatch(/\n/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('one the file system will not give: its code, the file, and the fix', () => {
+    const target = '/s/run/producer/checkpoint-x.json';
+    vi.spyOn(fs, 'readFileSync').mockImplementation(() => {
+      throw Object.assign(new Error(`EACCES: permission denied, open '${target}'`), { code: 'EACCES' });
+    });
+    expect(() => loadCheckpoint(target)).toThrow(
+      new CheckpointError(
+        `cannot read the checkpoint ${target} (EACCES: permission denied, open '${target}'): make it readable to resume there, or delete it to send the file from its first row`,
+      ),
+    );
+  });
+
+  it('none at all, or a folder in its place, is no checkpoint (the first write names the folder)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpp-cp-'));
+    try {
+      expect(loadCheckpoint(path.join(dir, 'none.json'))).toBeUndefined();
+      fs.mkdirSync(path.join(dir, 'folder.json'));
+      expect(loadCheckpoint(path.join(dir, 'folder.json'))).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,9 @@
 // acknowledged; rows after it may be sent twice, which the sink's upsert on
 // id absorbs. A checkpoint belongs to a selection: the whole file, or the
 // rows of --from-id N (a run with --from-id has a checkpoint of its own, so
-// it never marks done the rows it skipped).
+// it never marks done the rows it skipped). A checkpoint that is there but
+// cannot be read stops the run: starting again from row 0 unasked would send
+// the whole file again, and one that is quietly wrong could skip rows.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -73,16 +75,64 @@ export function resumePoint(
   };
 }
 
-export function loadCheckpoint(file: string): Checkpoint | undefined {
+/** The checkpoint cannot be read or written: the path, the cause and the fix, in one line. */
+export class CheckpointError extends UserError {}
+
+/**
+ * What a checkpoint's text holds, or why it is none (a crash of the disk or
+ * the host, a hand edit, another program's file). Pure.
+ */
+export function parseCheckpoint(text: string): Checkpoint | string {
+  if (text.trim() === '') return 'it is empty';
+  let cp: Partial<Record<keyof Checkpoint, unknown>>;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Checkpoint;
-  } catch {
-    return undefined;
+    cp = JSON.parse(text);
+  } catch (err) {
+    return `it is not JSON: ${(err as Error).message}`;
   }
+  if (typeof cp !== 'object' || cp === null || Array.isArray(cp)) return 'it is not a JSON object';
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const bad = [
+    typeof cp.file !== 'string' && 'file',
+    typeof cp.topic !== 'string' && 'topic',
+    !count(cp.size) && 'size',
+    !Number.isFinite(cp.mtimeMs) && 'mtimeMs',
+    !count(cp.nextRow) && 'nextRow',
+    !count(cp.rows) && 'rows',
+    typeof cp.complete !== 'boolean' && 'complete',
+    typeof cp.updatedAt !== 'string' && 'updatedAt',
+    cp.fromId !== undefined && !count(cp.fromId) && 'fromId',
+  ].filter(Boolean);
+  if (bad.length > 0) return `missing or invalid: ${bad.join(', ')}`;
+  if ((cp.nextRow as number) > (cp.rows as number)) return `nextRow ${cp.nextRow} is past the last row (${cp.rows})`;
+  return cp as Checkpoint;
 }
 
-/** The checkpoint cannot be written: the path, the cause and the fix, in one line. */
-export class CheckpointError extends UserError {}
+/**
+ * The checkpoint in `file`, undefined when there is none (nor anything else
+ * by that name: a folder in the way is no checkpoint, and the first write
+ * names it). One that is there and cannot be read is a CheckpointError whose
+ * fix is to delete it: --restart would not help, the run reads the checkpoint
+ * before it looks at --restart (produce.ts).
+ */
+export function loadCheckpoint(file: string): Checkpoint | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR') return undefined;
+    throw new CheckpointError(
+      `cannot read the checkpoint ${file} (${errnoText(err)}): make it readable to resume there, or delete it to send the file from its first row`,
+      { cause: err },
+    );
+  }
+  const cp = parseCheckpoint(text);
+  if (typeof cp !== 'string') return cp;
+  throw new CheckpointError(
+    `the checkpoint ${file} is corrupt (${cp}): delete it to send the file from its first row (the sink's upsert absorbs rows sent twice)`,
+  );
+}
 
 /** What to do when the file system refuses a file of the producer's state (in `dir`), by error code. */
 export function writeFix(code: string | undefined, dir: string): string {
@@ -115,15 +165,54 @@ export function errnoText(err: unknown): string {
 }
 
 /**
- * Write-then-rename, so a crash mid-write leaves the previous checkpoint; the
- * temporary file is this process's own. A file system error is a CheckpointError.
+ * Makes a directory's entries (a rename, a new file) durable. Some systems
+ * cannot open or sync a directory at all (Windows): there the rename is as
+ * durable as they make it.
+ */
+export function fsyncDir(dir: string) {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR' || (err as NodeJS.ErrnoException).code === 'EPERM') return;
+    throw err;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EPERM') throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Write, fsync, rename, fsync the folder: a crash mid-write leaves the
+ * previous checkpoint, and a crash of the host after it leaves this one,
+ * never an empty file (a rename can reach the disk before the data it names
+ * does). The temporary file is this process's own. A file system error is a
+ * CheckpointError.
  */
 export function saveCheckpoint(file: string, cp: Checkpoint) {
   const tmp = `${file}.${process.pid}.tmp`;
+  const dir = path.dirname(file);
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(tmp, JSON.stringify(cp));
+    // Each folder made here is an entry of its parent, to be made durable too.
+    const made = fs.mkdirSync(dir, { recursive: true });
+    for (let d = dir; made; d = path.dirname(d)) {
+      fsyncDir(path.dirname(d));
+      if (d === made) break;
+    }
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeFileSync(fd, JSON.stringify(cp));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
+    fsyncDir(dir);
   } catch (err) {
     try {
       fs.rmSync(tmp, { force: true });

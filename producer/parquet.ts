@@ -14,6 +14,7 @@ import { parquetHeader, readPage } from 'hyparquet/src/column.js';
 import { DEFAULT_PARSERS, convert } from 'hyparquet/src/convert.js';
 import { getTreePath, isFlatColumn } from 'hyparquet/src/schema.js';
 import { UserError } from '#lib/errors.mjs';
+import { decimalScale, scaleDecimals } from './decimal.js';
 
 export const COLUMNS = ['id', 'timestamp', 'stock_price', 'sales_trend'] as const;
 export type Column = (typeof COLUMNS)[number];
@@ -37,8 +38,8 @@ export const SLICE_ROWS = 16_384;
 
 /**
  * Rows of one row group (all of it, or a slice of SLICE_ROWS): its columns,
- * Parquet timestamps already in epoch milliseconds (ISO-8601 text stays
- * text: validation parses it).
+ * Parquet timestamps already in epoch milliseconds, DECIMALs as numbers
+ * (ISO-8601 text stays text: validation parses it).
  */
 export interface RowGroup {
   /** The row group's index in the file. */
@@ -72,9 +73,15 @@ export function checkSchema(schema: SchemaElement[]): string | null {
   }
   const repeated = COLUMNS.find((name) => byName.get(name)!.repetition_type === 'REPEATED');
   if (repeated) return `column ${repeated} is a list (REPEATED): it must hold one value per row`;
+  // A DECIMAL is read as the number it means (decimal.ts), whatever its physical type.
+  const scales = new Map(COLUMNS.map((name) => [name, decimalScale(byName.get(name)!)]));
+  for (const [name, scale] of scales) if (typeof scale === 'string') return `column ${name} ${scale}`;
   const id = byName.get('id')!;
-  const isString = id.type === 'BYTE_ARRAY' && (id.converted_type === 'UTF8' || id.logical_type?.type === 'STRING' || !id.converted_type);
-  if (!isString && id.type !== 'INT64' && id.type !== 'INT32') {
+  const isString =
+    id.type === 'BYTE_ARRAY' &&
+    scales.get('id') === null &&
+    (id.converted_type === 'UTF8' || id.logical_type?.type === 'STRING' || !id.converted_type);
+  if (!isString && id.type !== 'INT64' && id.type !== 'INT32' && scales.get('id') === null) {
     return `column id has type ${describe(id)}: it must be a string or an integer`;
   }
   const ts = byName.get('timestamp')!;
@@ -88,7 +95,7 @@ export function checkSchema(schema: SchemaElement[]): string | null {
   }
   for (const name of ['stock_price', 'sales_trend'] as const) {
     const el = byName.get(name)!;
-    if (!['DOUBLE', 'FLOAT', 'INT32', 'INT64'].includes(el.type ?? '') || el.converted_type === 'DECIMAL') {
+    if (scales.get(name) === null && !['DOUBLE', 'FLOAT', 'INT32', 'INT64'].includes(el.type ?? '')) {
       return `column ${name} has type ${describe(el)}: it must be a number (DOUBLE)`;
     }
   }
@@ -241,6 +248,8 @@ interface ChunkOfColumn {
   name: string;
   meta: ColumnMetaData;
   decoder: ColumnDecoder;
+  /** A DECIMAL column's scale: its values come raw from hyparquet, scaled here. */
+  decimalScale: number | null;
 }
 
 function columnChunk(metadata: FileMetaData, schemaTree: ReturnType<typeof parquetSchema>, group: number, name: Column): ChunkOfColumn {
@@ -252,16 +261,22 @@ function columnChunk(metadata: FileMetaData, schemaTree: ReturnType<typeof parqu
   const meta = chunk.meta_data;
   const schemaPath = getTreePath(schemaTree, meta.path_in_schema);
   if (!isFlatColumn(schemaPath)) throw new Error(`column ${name} is nested: it must hold one value per row`);
+  const element = schemaPath[schemaPath.length - 1].element;
+  const scale = decimalScale(element);
+  if (typeof scale === 'string') throw new Error(`column ${name} ${scale}`);
   const decoder: ColumnDecoder = {
     pathInSchema: meta.path_in_schema,
-    element: schemaPath[schemaPath.length - 1].element,
+    // hyparquet scales only some DECIMALs (and reads a BYTE_ARRAY one as
+    // text): without the annotations it hands over every one raw.
+    element: scale === null ? element : { ...element, converted_type: undefined, logical_type: undefined },
+    utf8: scale === null,
     schemaPath,
     type: meta.type,
     codec: meta.codec,
     compressors,
     parsers: { ...DEFAULT_PARSERS, ...parsers },
   };
-  return { name, meta, decoder };
+  return { name, meta, decoder, decimalScale: scale };
 }
 
 /**
@@ -367,7 +382,8 @@ class ColumnPages {
         if (data) this.dictionary = convert(data, this.column.decoder);
         continue;
       }
-      this.page = data ?? EMPTY;
+      const { decimalScale: scale } = this.column;
+      this.page = data && scale !== null ? scaleDecimals(data, scale) : (data ?? EMPTY);
       this.at = 0;
       this.rowsSeen += this.page.length;
       return 0;

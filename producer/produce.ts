@@ -328,7 +328,14 @@ interface StreamContext extends SendContext {
 
 /** Sends the file from where its checkpoint says (the whole file without one). */
 export async function sendFile(ctx: SendContext): Promise<Summary> {
-  const resume = resumePoint(loadCheckpoint(ctx.cpFile), ctx.identity, ctx.topic, Boolean(ctx.restart), ctx.fromId);
+  // --restart ignores the checkpoint, a corrupt one included: it is not even read.
+  const resume = resumePoint(
+    ctx.restart ? undefined : loadCheckpoint(ctx.cpFile),
+    ctx.identity,
+    ctx.topic,
+    Boolean(ctx.restart),
+    ctx.fromId,
+  );
   if (resume.note) ctx.log(resume.note);
   return stream({ ...ctx, startRow: resume.row });
 }

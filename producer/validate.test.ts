@@ -20,7 +20,11 @@ describe('validateRow', () => {
     [{ id: 2 ** 60 }, 'id 1152921504606847000 is too large'],
     [{ id: true }, 'id has type boolean'],
     [{ timestamp: null }, 'timestamp is missing'],
-    [{ timestamp: 'yesterday' }, 'timestamp "yesterday" is not a valid time'],
+    [{ timestamp: 'yesterday' }, 'timestamp "yesterday" is not a valid time: it is not ISO-8601'],
+    // Date.parse took these for 2001-01-01 and 2001-12-01, and the next for 2023-03-01.
+    [{ timestamp: '1' }, 'timestamp "1" is not a valid time: it is not ISO-8601'],
+    [{ timestamp: '12' }, 'timestamp "12" is not a valid time: it is not ISO-8601'],
+    [{ timestamp: '2023-02-29T00:00:00' }, 'timestamp "2023-02-29T00:00:00" is not a valid time: 2023-02 has no day 29'],
     [{ timestamp: new Date(NaN) }, 'is not a valid time'],
     [{ timestamp: true }, 'timestamp has type boolean'],
     [{ stock_price: Number.NaN }, 'stock_price is NaN'],
@@ -59,6 +63,11 @@ describe('parseId and parseTimestamp', () => {
     expect(parseTimestamp(ms)).toBe(ms);
     expect(parseTimestamp(BigInt(ms))).toBe(ms);
     expect(parseTimestamp('2024-02-29T12:30:00Z')).toBe(ms);
+  });
+  it('take ISO text without an offset as UTC, as Parquet timestamps without a zone are (iso-time.test.ts runs it under other zones)', () => {
+    expect(parseTimestamp('2024-02-29T12:30:00')).toBe(Date.UTC(2024, 1, 29, 12, 30));
+    expect(parseTimestamp('2024-02-29 12:30')).toBe(Date.UTC(2024, 1, 29, 12, 30));
+    expect(parseTimestamp('2024-02-29')).toBe(Date.UTC(2024, 1, 29));
   });
 });
 
@@ -120,6 +129,9 @@ describe('a huge cell', () => {
 
   it('short values are still quoted', () => {
     expect(validateRow({ ...good, id: huge(64) })).toEqual({ ok: false, reason: `id "${huge(64)}" is not an integer` });
-    expect(validateRow({ ...good, timestamp: 'soon' })).toEqual({ ok: false, reason: 'timestamp "soon" is not a valid time' });
+    expect(validateRow({ ...good, timestamp: 'soon' })).toEqual({
+      ok: false,
+      reason: 'timestamp "soon" is not a valid time: it is not ISO-8601 (such as 2024-01-31T13:45:00Z)',
+    });
   });
 });

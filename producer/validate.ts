@@ -4,6 +4,7 @@
 // timestamptz, prices into double precision. A reason never quotes a long
 // value (it travels in a Kafka header): it says how long it is instead.
 import type { SyntheticRecord } from './avro.js';
+import { parseIsoTime } from './iso-time.js';
 
 export type Verdict = { ok: true; record: SyntheticRecord } | { ok: false; reason: string };
 
@@ -68,8 +69,10 @@ export function parseTimestamp(value: unknown): number | string {
   else if (typeof value === 'bigint') ms = Number(value);
   else if (typeof value === 'string') {
     if (value.length > LONGEST_QUOTED) return `timestamp is a ${count(value.length)}-character string, not a valid time`;
-    ms = Date.parse(value);
-    if (!Number.isFinite(ms)) return `timestamp ${JSON.stringify(value)} is not a valid time`;
+    // Never Date.parse: it reads text without an offset in the host's zone.
+    const parsed = parseIsoTime(value);
+    if (typeof parsed === 'string') return `timestamp ${JSON.stringify(value)} is not a valid time: ${parsed}`;
+    ms = parsed;
   } else return `timestamp has type ${typeof value}`;
   if (!Number.isFinite(ms)) return `timestamp ${String(value)} is not a valid time`;
   return Math.trunc(ms);
