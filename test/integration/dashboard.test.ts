@@ -14,7 +14,7 @@ import { pgClient } from '#lib/pg.mjs';
 import { writeDataset } from '../../dataset/generate.js';
 import { runEtl } from '../../ops/etl.mjs';
 import { createDashboard, MAX_WATCHERS } from '../../dashboard/server.mjs';
-import { dist, freePort, pipelineReady, tempDir, until } from './helpers.js';
+import { cli, dist, freePort, tempDir, until } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** What the page keeps for tests on window.__dashboard (dashboard/public/app.js). */
@@ -26,7 +26,10 @@ let browser: Browser;
 let dir: string;
 
 beforeAll(async () => {
-  await pipelineReady();
+  // The year landed, as `npm start` lands it (a no-op once it has): files run
+  // in any order, and this one may run first on a fresh machine.
+  const start = await cli('up.mjs', [], {}, 600_000);
+  expect(start.code, `${start.stdout}\n${start.stderr}`).toBe(0);
   if (!fs.existsSync(CHROMIUM)) {
     // As the platform installs PostgreSQL: as root, or with passwordless sudo.
     const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
