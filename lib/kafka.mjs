@@ -294,7 +294,8 @@ export async function consumerLag(admin, topic, groupId) {
  * Reads the messages of `ranges` (per partition, `from` inclusive, `to`
  * exclusive) and hands each to `onMessage`, without committing anything:
  * a throwaway consumer group, deleted afterwards. `onMessage` returning
- * false ends the reading there.
+ * false ends the reading there. timeoutMs bounds a stall (no batch for that
+ * long), never the whole read.
  * @param {KafkaClient | string[]} brokers @param {string} topic
  * @param {{ partition: number, from: number, to: number }[]} ranges
  * @param {(message: kafkajs.KafkaMessage, partition: number) => unknown} onMessage
@@ -312,16 +313,24 @@ export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs =
   const finished = new Promise((resolve, reject) => {
     finish = (err) => (err ? reject(err) : resolve(undefined));
   });
-  const timer = setTimeout(
-    () => finish(new UserError(`reading ${topic} took over ${timeoutMs / 1000} s: is Kafka up? (\`npm run platform:status\`)`)),
-    timeoutMs,
-  );
+  // A stall, not a length: a backlog of any size is read while batches keep coming.
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  const watchStall = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () => finish(new UserError(`reading ${topic} got nothing for ${timeoutMs / 1000} s: is Kafka up? (\`npm run platform:status\`)`)),
+      timeoutMs,
+    );
+  };
+  watchStall();
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        watchStall();
         const end = until.get(batch.partition);
         if (end === undefined) return;
         for (const message of batch.messages) {

@@ -3,10 +3,13 @@
 // Debezium sink's task on every retry: Debezium 3.6 has no errant-record
 // reporter for database errors, so its partition would wait for good. The
 // watchdog isolates such a record instead: with batch.size=1 the task fails
-// on that record alone, and the failing statement names its values; the
-// record is found in Kafka, copied to the dead letter queue with PostgreSQL's
-// reason (where `npm run status` shows it and `npm run dlq:replay` finds it),
-// and the sink's offset moved one past it.
+// on that record alone, and the failing statement names its values, its
+// partition and offset among them (the sink's InsertField sets
+// kafka_partition and kafka_offset). That exact record is read, every record
+// before it in its partition since the sink's committed offset is proved
+// landed (or dead-lettered by Connect), the record is copied to the dead
+// letter queue with PostgreSQL's reason (where `npm run status` shows it and
+// `npm run dlq:replay` finds it), and the sink's offset moved one past it.
 //
 // Only when PostgreSQL takes the sink's writes otherwise: a probe upserts the
 // newest landed row again as the sink's role, and rolls back. A database that
@@ -21,6 +24,7 @@ import {
   createKafka,
   ensureTopic,
   groupRange,
+  headerText,
   kafkaClient,
   readRange,
   topicReplication,
@@ -28,99 +32,14 @@ import {
 } from '#lib/kafka.mjs';
 import { withPg } from '#lib/pg.mjs';
 import { delay } from '#lib/procs.mjs';
+import { notLanded, recordKey, refusal, refusedRow, sameRefusal } from './trace.mjs';
+
+export { recordKey, notLanded, refusal, refusedRow, rootCause, sameRefusal } from './trace.mjs';
 
 /** @typedef {import('#lib/config.mjs').Config} Config */
 
-/**
- * The refusal PostgreSQL itself reported in a task's trace ("ERROR: ..."),
- * or null for anything else (a lost connection, a converter). Pure.
- * @param {string} trace
- */
-export function refusal(trace) {
-  const m = /PSQLException: (ERROR: [^\n]*)/.exec(trace);
-  return m ? m[1].trim().slice(0, 300) : null;
-}
-
-/**
- * The root cause of a task's failure: its last "Caused by" line, without
- * package names. Pure.
- * @param {string} trace
- */
-export function rootCause(trace) {
-  const lines = String(trace ?? '').split('\n');
-  const caused = lines.filter((l) => l.startsWith('Caused by: ')).at(-1);
-  const line = (caused ?? lines[0] ?? '').replace(/^Caused by: /, '').trim();
-  return (line.replace(/^(?:[a-z]\w*\.)+(?=[A-Z])/, '') || 'no trace').slice(0, 300);
-}
-
-/**
- * Reads one SQL literal list "(('1'::int8),(NULL),...)" from `text` at `at`.
- * @param {string} text @param {number} at @returns {{ values: (string | null)[], end: number } | null}
- */
-function readTuple(text, at) {
-  if (text[at] !== '(') return null;
-  /** @type {(string | null)[]} */
-  const values = [];
-  let i = at + 1;
-  for (;;) {
-    if (text[i] !== '(') return null;
-    i++;
-    if (text.startsWith('NULL)', i)) {
-      values.push(null);
-      i += 5;
-    } else if (text[i] === "'") {
-      let value = '';
-      for (i++; ; i++) {
-        if (i >= text.length) return null;
-        if (text[i] === "'" && text[i + 1] === "'") {
-          value += "'";
-          i++;
-        } else if (text[i] === "'") break;
-        else value += text[i];
-      }
-      const close = text.indexOf(')', i);
-      if (close < 0) return null;
-      values.push(value);
-      i = close + 1;
-    } else {
-      const close = text.indexOf(')', i);
-      if (close < 0) return null;
-      values.push(text.slice(i, close));
-      i = close + 1;
-    }
-    if (text[i] === ',') i++;
-    else if (text[i] === ')') return { values, end: i + 1 };
-    else return null;
-  }
-}
-
-/**
- * The row of a failing single-row INSERT named in a task's trace, as column
- * -> literal text; null when the statement held several rows (the batch is
- * not isolated yet) or none is named. Pure.
- * @param {string} trace @returns {Record<string, string | null> | null}
- */
-export function refusedRow(trace) {
-  const m = /Batch entry \d+ INSERT INTO \S+ \(([^)]*)\) VALUES /.exec(trace);
-  if (!m) return null;
-  const columns = m[1].split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
-  const tuple = readTuple(trace, m.index + m[0].length);
-  // A second row after the first: several records in one statement.
-  if (!tuple || trace[tuple.end] === ',' || tuple.values.length !== columns.length) return null;
-  return Object.fromEntries(columns.map((c, i) => [c, tuple.values[i]]));
-}
-
-/**
- * What identifies the refused record in Kafka: its id, and the record's
- * timestamp when the row carries it (kafka_timestamp, set by the sink's
- * InsertField transform, rendered in UTC). Pure.
- * @param {Record<string, string | null>} row
- */
-export function recordKey(row) {
-  const id = row.id === null || row.id === undefined ? null : row.id;
-  const ts = row.kafka_timestamp ? Date.parse(`${row.kafka_timestamp.replace(' ', 'T')}Z`) : Number.NaN;
-  return { id, timestampMs: Number.isFinite(ts) ? ts : null };
-}
+/** How long the search for a refused record may go without the sink moving. */
+const ISOLATION_STALL_MS = 180_000;
 
 /**
  * Whether PostgreSQL takes the sink's writes at all: the newest landed row
@@ -187,37 +106,84 @@ async function waitStatus(config, name, done, timeoutMs, what) {
 }
 
 /**
- * Finds the record the refused row came from among the sink's unread records.
+ * The refused record itself, and proof that every record before it in its
+ * partition (from the sink's committed offset) landed or was dead-lettered:
+ * only then may the sink's offset move past it. Reads the whole span, however
+ * long (a stall, not a length, ends the read).
  * @param {Config} config @param {import('kafkajs').Admin} admin
- * @param {{ id: string | null, timestampMs: number | null }} key
+ * @param {{ id: string | null, partition: number, offset: number }} key
+ * @returns {Promise<{ partition: number, offset: number, message: import('kafkajs').KafkaMessage } | { missing: string }>}
  */
-async function findRecord(config, admin, key) {
+async function readRefused(config, admin, key) {
   const { topic } = config.pipeline;
-  const ranges = (await groupRange(admin, topic, config.sink.group)).filter((r) => r.to > r.from);
+  const range = (await groupRange(admin, topic, config.sink.group)).find((r) => r.partition === key.partition);
+  if (!range) return { missing: `partition ${key.partition} of ${topic} does not exist` };
+  if (key.offset < range.from)
+    return { missing: `offset ${key.offset} is behind the sink's committed offset ${range.from}: it was read already` };
+  if (key.offset >= range.to) return { missing: `offset ${key.offset} is past the end of partition ${key.partition} (${range.to})` };
   const registry = new SchemaRegistry({
     host: config.registry.ccompatUrl,
     ...(registryAuth(config) ? { auth: registryAuth(config) } : {}),
   });
-  /** @type {{ partition: number, offset: number, message: import('kafkajs').KafkaMessage }[]} */
-  const found = [];
-  for (const range of ranges) {
-    await readRange(kafkaClient(config), topic, [range], async (message, partition) => {
-      if (key.timestampMs !== null && Number(message.timestamp) !== key.timestampMs) return;
-      if (!message.value) return;
-      /** @type {any} */
-      let value;
-      try {
-        value = await registry.decode(message.value);
-      } catch {
-        return;
-      }
-      if (String(value?.id) !== key.id) return;
-      found.push({ partition, offset: Number(message.offset), message });
+  /** @type {{ offset: number, id: string | null }[]} */
+  const before = [];
+  /** @type {import('kafkajs').KafkaMessage | null} */
+  let refused = null;
+  await readRange(kafkaClient(config), topic, [{ partition: key.partition, from: range.from, to: key.offset + 1 }], async (message) => {
+    const offset = Number(message.offset);
+    if (offset === key.offset) {
+      refused = message;
       return false;
-    });
-    if (found.length > 0) return found[0];
+    }
+    // Undecodable here: Connect could not convert it either, and dead-lettered it (checked below).
+    /** @type {any} */
+    const value = message.value ? await registry.decode(message.value).catch(() => null) : null;
+    before.push({ offset, id: value?.id === undefined || value?.id === null ? null : String(value.id) });
+  });
+  if (!refused) return { missing: `offset ${key.offset} of partition ${key.partition} could not be read` };
+  const found = /** @type {import('kafkajs').KafkaMessage} */ (refused);
+  const value = found.value ? await registry.decode(found.value).catch(() => null) : null;
+  if (key.id !== null && String(value?.id) !== key.id)
+    return { missing: `the record at partition ${key.partition}, offset ${key.offset} is not id ${key.id}` };
+  if (before.length > 0) {
+    const ids = [...new Set(before.flatMap((r) => (r.id === null ? [] : [r.id])))];
+    const rows = await withPg(config, 'sink', (db) =>
+      db.query('select id::text as id, kafka_partition, kafka_offset from synthetic_data where id = any($1::bigint[])', [ids]),
+    );
+    const byId = new Map(
+      rows.rows.map((r) => [r.id, { partition: r.kafka_partition, offset: r.kafka_offset === null ? null : Number(r.kafka_offset) }]),
+    );
+    const open = notLanded(before, byId, key.partition, new Set());
+    const pending = open.length > 0 ? notLanded(open, byId, key.partition, await deadLettered(config, admin, key.partition)) : open;
+    if (pending.length > 0)
+      return {
+        missing: `${pending.length} record(s) before it in partition ${key.partition} have not landed (first at offset ${pending[0].offset}): the sink is not past them yet`,
+      };
   }
-  return null;
+  return { partition: key.partition, offset: key.offset, message: found };
+}
+
+/**
+ * The offsets of `partition` of the pipeline's topic that the dead letter
+ * queue holds (Connect's context headers, and the watchdog's own).
+ * @param {Config} config @param {import('kafkajs').Admin} admin @param {number} partition
+ */
+async function deadLettered(config, admin, partition) {
+  /** @type {Set<number>} */
+  const offsets = new Set();
+  const { dlqTopic, topic } = config.pipeline;
+  if (!(await admin.listTopics()).includes(dlqTopic)) return offsets;
+  const ranges = (await admin.fetchTopicOffsets(dlqTopic)).map((p) => ({
+    partition: p.partition,
+    from: Number(p.low),
+    to: Number(p.high),
+  }));
+  await readRange(kafkaClient(config), dlqTopic, ranges, (m) => {
+    const h = (/** @type {string} */ name) => headerText(m.headers, name);
+    if (h('__connect.errors.topic') === topic && Number(h('__connect.errors.partition')) === partition)
+      offsets.add(Number(h('__connect.errors.offset')));
+  });
+  return offsets;
 }
 
 /**
@@ -226,11 +192,13 @@ async function findRecord(config, admin, key) {
  * when a step fails (the connector is then left as the config says, and the
  * watchdog goes on restarting it).
  * @param {Config} config @param {string} name
- * @param {{ log: (line: string) => void, remember: (batchSize: string | null | undefined) => void, batchSize?: string | null }} opts
+ * @param {{ log: (line: string) => void, remember: (batchSize: string | null | undefined) => void, batchSize?: string | null, refusal?: string }} opts
+ *   refusal: the refusal that made the watchdog call this: only the same one, on one record, counts (a deadlock or a
+ *   statement timeout during the search is a passing fault, not this record's).
  *   remember: keeps the connector's own batch.size (null: none set) while it runs with 1, so a watchdog that
  *   dies midway restores it (`restoreBatchSize`); undefined once restored. batchSize: one remembered earlier.
  */
-export async function quarantineRefused(config, name, { log, remember, batchSize: kept }) {
+export async function quarantineRefused(config, name, { log, remember, batchSize: kept, refusal: expected }) {
   const problem = await sinkWriteProblem(config);
   if (problem)
     return { quarantined: false, line: `PostgreSQL refuses every write of the sink (${problem}), not one record: nothing quarantined` };
@@ -251,23 +219,30 @@ export async function quarantineRefused(config, name, { log, remember, batchSize
     /** @type {Record<string, string | null> | null} */
     let row = null;
     let reason = '';
-    const deadline = Date.now() + 180_000;
+    // Three minutes without progress, not in all: one record at a time through a backlog takes what it takes.
+    let deadline = Date.now() + ISOLATION_STALL_MS;
+    let lag = Infinity;
     let restartedAt = Date.now();
     while (!row) {
-      if (Date.now() > deadline) throw new UserError(`${name}: the refused record was not isolated within 180 s`);
+      if (Date.now() > deadline)
+        throw new UserError(`${name}: the sink made no progress for ${ISOLATION_STALL_MS / 1000} s while isolating the refused record`);
       const { json } = await connectorStatus(config, name);
       for (const part of failedParts(json)) {
         const trace = String(part.trace ?? '');
         const found = refusedRow(trace);
-        if (found && refusal(trace)) {
+        const why = refusal(trace);
+        if (found && why && (expected === undefined || sameRefusal(why, expected))) {
           row = found;
-          reason = /** @type {string} */ (refusal(trace));
+          reason = why;
           break;
         }
       }
       if (row) break;
+      const now = await withKafkaAdmin(config, (a) => consumerLag(a, config.pipeline.topic, config.sink.group));
+      if (now < lag) deadline = Date.now() + ISOLATION_STALL_MS;
+      lag = now;
       const running = json?.connector?.state === 'RUNNING' && json.tasks?.length > 0 && failedParts(json).length === 0;
-      if (running && (await withKafkaAdmin(config, (a) => consumerLag(a, config.pipeline.topic, config.sink.group))) === 0) {
+      if (running && now === 0) {
         await restore();
         return { quarantined: false, line: 'the sink caught up with batch.size=1: no record is refused now' };
       }
@@ -282,10 +257,23 @@ export async function quarantineRefused(config, name, { log, remember, batchSize
     await call(config, 'PUT', route(name, '/stop'), undefined, [202, 204]);
     await waitStatus(config, name, (s) => s.connector?.state === 'STOPPED', 60_000, 'stop');
     const key = recordKey(row);
-    const summary = `id ${key.id ?? '?'}${key.timestampMs !== null ? `, sent ${new Date(key.timestampMs).toISOString()}` : ''}`;
+    const summary = `id ${key.id ?? '?'}`;
+    const { partition, offset } = key;
+    if (partition === null || offset === null) {
+      await restore();
+      return {
+        quarantined: false,
+        line: `the refused row (${summary}) names no Kafka partition and offset: apply connect/${name}.json again (\`npm run connectors:apply\`), which sets them`,
+      };
+    }
+    /** @type {string} */
+    let missing = '';
     const done = await withKafkaAdmin(config, async (admin) => {
-      const hit = await findRecord(config, admin, key);
-      if (!hit) return null;
+      const hit = await readRefused(config, admin, { id: key.id, partition, offset });
+      if ('missing' in hit) {
+        missing = hit.missing;
+        return null;
+      }
       await deadLetter(config, admin, { ...hit, connector: name, reason });
       await call(
         config,
@@ -301,7 +289,8 @@ export async function quarantineRefused(config, name, { log, remember, batchSize
       return hit;
     });
     await restore();
-    if (!done) return { quarantined: false, line: `the refused record (${summary}) was not found among the sink's unread records` };
+    if (!done)
+      return { quarantined: false, line: `the refused record (${summary}; partition ${partition}, offset ${offset}) stays: ${missing}` };
     return {
       quarantined: true,
       line: `moved the record PostgreSQL refuses (${summary}; partition ${done.partition}, offset ${done.offset}) to ${config.pipeline.dlqTopic}: ${reason}`,

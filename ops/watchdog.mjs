@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectApi, failedParts, restartFailed } from '#lib/connect.mjs';
 import { delay, readText } from '#lib/procs.mjs';
+import { holdForRegistry, replayTransient } from './heal.mjs';
 import { errorLine, rateLimited } from './log-lines.mjs';
 import { quarantineRefused, refusal, restoreBatchSize, rootCause } from './refused.mjs';
 
@@ -36,7 +37,8 @@ export const watchdogStateFile = (config) => path.join(config.runDir, 'watchdog.
  * @typedef {{ restarts: string[], lastError: string, failingSince: string | null, quarantined?: Quarantined[],
  *   isolating?: { batchSize: string | null } }} ConnectorRecord
  *   isolating: set while the connector runs with batch.size=1 to find a refused record
- * @param {Config} config @returns {{ updatedAt: string, connectors: Record<string, ConnectorRecord> } | null}
+ * @param {Config} config
+ * @returns {{ updatedAt: string, connectors: Record<string, ConnectorRecord>, heal?: import('./heal.mjs').HealRecord } | null}
  */
 export function readWatchdogState(config) {
   try {
@@ -84,9 +86,13 @@ export async function watch(config, { log, stopping, checkMs = CHECK_MS, repeatM
   if (!saved && readText(watchdogStateFile(config))) {
     log(`${watchdogStateFile(config)} is not readable JSON: starting with no record of past restarts (the file is written anew)`);
   }
+  /** @type {import('./heal.mjs').HealRecord} */
+  const heal = saved?.heal ?? {};
+  /** The dead letter queue's ends last looked at for transient records. */
+  const seenDlq = {};
   const save = () => {
     const file = watchdogStateFile(config);
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ updatedAt: new Date().toISOString(), connectors: records }));
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ updatedAt: new Date().toISOString(), connectors: records, heal }));
     fs.renameSync(`${file}.tmp`, file);
   };
   log(`watching ${config.connect.url} for failed connectors and tasks`);
@@ -118,6 +124,21 @@ export async function watch(config, { log, stopping, checkMs = CHECK_MS, repeatM
         const why = typeof json?.message === 'string' ? json.message : JSON.stringify(json);
         failures.log(`Kafka Connect answered HTTP ${status} to GET /connectors: ${errorLine(why)}`);
       } else {
+        if (config.sink.connector in json) {
+          // The registry away: the sink waits, paused, rather than dead-letter every record it reads.
+          const line = await holdForRegistry(config, heal);
+          if (line) {
+            log(line);
+            save();
+          }
+          // What the window before the pause (or a lost connection) dead-lettered goes back by itself.
+          const back = heal.hold ? null : await replayTransient(config, seenDlq);
+          if (back) {
+            log(`${config.sink.connector}: ${back}`);
+            heal.healed = [...(heal.healed ?? []), { at: new Date().toISOString(), what: back }].slice(-20);
+            save();
+          }
+        }
         for (const [name, { status: st }] of Object.entries(json)) {
           const failed = failedParts(st);
           const state = backoff.get(name) ?? { failures: 0, nextAt: 0, cause: '', sameCause: 0, healthySince: 0 };
@@ -151,6 +172,7 @@ export async function watch(config, { log, stopping, checkMs = CHECK_MS, repeatM
             try {
               const res = await quarantineRefused(config, name, {
                 log,
+                refusal: refusal(trace) ?? undefined,
                 batchSize: record.isolating?.batchSize,
                 remember: (batchSize) => {
                   if (batchSize === undefined) delete record.isolating;

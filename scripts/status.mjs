@@ -114,6 +114,14 @@ await main(async () => {
       facts.tables = `postgres: ${err.message}`;
     }
   }
+  // What the watchdog healed by itself, and what it holds now: status tells the truth about both.
+  const heal = facts.services.some((s) => s.container) ? undefined : readWatchdogState(config)?.heal;
+  if (heal?.hold)
+    console.log(
+      `\nwatchdog: ${config.sink.connector} paused since ${heal.hold.since}: the schema registry does not answer (${heal.hold.why})`,
+    );
+  for (const h of (heal?.healed ?? []).filter((x) => Date.now() - Date.parse(x.at) < 24 * 3600_000).slice(-3))
+    console.log(`healed ${age(Date.now() - Date.parse(h.at))} ago: ${h.what}`);
   const found = problems(facts);
   if (found.length === 0) console.log('\nall parts up');
   else console.log(`\n${found.map((p) => `problem: ${p}`).join('\n')}`);
