@@ -62,8 +62,9 @@ describe('the watchdog logs what fails, once a minute at most, and keeps going',
   });
 
   it('a bug of ours: its type and where, and the next turn goes on', async () => {
-    // A status entry of null: destructuring it throws a TypeError in the loop.
-    const lines = await run(configFor(await fakeConnect(200, { sink: null })), 3);
+    // A status entry of null (of a connector not the sink's: the sink's turn first asks the registry):
+    // destructuring it throws a TypeError in the loop.
+    const lines = await run(configFor(await fakeConnect(200, { other: null })), 3);
     expect(lines[0]).toMatch(/^cannot check the connectors: TypeError: .*null.* \(at .*watchdog\.mjs:\d+:\d+\)\)$/);
     expect(lines.at(-1)).toBe('stopped');
     expect(lines).toHaveLength(3);
