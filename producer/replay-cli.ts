@@ -1,5 +1,6 @@
 // npm run dlq:replay [-- --rejected] [--drop]: sends what waits in the dead
-// letter queue (or the producer's rejected topic) back to the pipeline's topic.
+// letter queue (or the producer's rejected topic) back to the pipeline's topic,
+// each record with its original Kafka timestamp (see replay.ts).
 import { parseFlags } from '#lib/cli.mjs';
 import { config } from '#lib/config.mjs';
 import { registryAuth } from '#lib/credentials.mjs';
@@ -38,7 +39,10 @@ await main(async () => {
     subject: pipeline.subject,
     source,
     drop: values.drop,
+    runDir: config.runDir,
+    note: (line) => console.error(line),
   });
+  for (const line of r.warnings) console.error(`warning: ${line}`);
   if (r.pending === 0) {
     console.log(`${source.topic}: nothing to replay`);
     return;

@@ -269,3 +269,75 @@ const storedCounts = () =>
 
 /** Touched buckets waiting for the next refresh. */
 const pending = () => inDb('admin', async (db) => (await db.query('select count(*)::int as n from etl.touched_buckets')).rows[0].n);
+
+describe('the newest version of a row', () => {
+  /** The sink's upsert (Debezium's INSERT ... ON CONFLICT (id) DO UPDATE), as the sink's role. */
+  const upsert = (id: number, price: number, kafkaTimestamp: string | null, at = '2024-05-01 00:00+00') =>
+    inDb('sink', (db) =>
+      db.query(
+        `insert into synthetic_data (id, "timestamp", stock_price, sales_trend, kafka_timestamp) values ($1, $2, $3, 1, $4)
+         on conflict (id) do update set "timestamp" = excluded."timestamp", stock_price = excluded.stock_price,
+           sales_trend = excluded.sales_trend, kafka_timestamp = excluded.kafka_timestamp`,
+        [id, at, price, kafkaTimestamp],
+      ),
+    );
+  const row = (id: number) =>
+    inDb(
+      'admin',
+      async (db) =>
+        (
+          await db.query(
+            `select stock_price, (extract(epoch from "timestamp") * 1000)::bigint::text as at_ms,
+                    (extract(epoch from kafka_timestamp) * 1000)::bigint::text as kafka_ms, ingested_at
+             from synthetic_data where id = $1`,
+            [id],
+          )
+        ).rows[0],
+    );
+  const refreshed = async () => {
+    await inDb('etl', (db) => db.query('call etl.refresh_summaries()'));
+    expect(await pending()).toBe(0);
+  };
+
+  it('wins: an update with an older kafka_timestamp is skipped and touches no bucket, an equal or newer one applies', async () => {
+    const id = 9001;
+    await upsert(id, 1, '2026-01-01 00:00:10+00');
+    await refreshed();
+    const landed = await row(id);
+
+    // An older version arriving later (a dead letter replayed after a
+    // correction), even one that would move the row to another bucket.
+    const result = await upsert(id, 2, '2026-01-01 00:00:09.999+00', '2024-05-02 00:00+00');
+    expect(result.rowCount).toBe(0);
+    expect(await row(id)).toEqual(landed);
+    expect(await pending()).toBe(0);
+
+    // The same timestamp: the later arrival wins, as before.
+    await upsert(id, 3, '2026-01-01 00:00:10+00');
+    expect((await row(id)).stock_price).toBe(3);
+    expect(await pending()).toBeGreaterThan(0);
+    await refreshed();
+
+    await upsert(id, 4, '2026-01-01 00:00:11+00');
+    expect(await row(id)).toMatchObject({ stock_price: 4, kafka_ms: String(Date.UTC(2026, 0, 1, 0, 0, 11)) });
+    expect((await row(id)).ingested_at.getTime()).toBeGreaterThan(landed.ingested_at.getTime());
+    expect(await inDb('etl', (db) => summariesDifferFromRecompute(db, { exact: true }))).toEqual(NO_DIFFERENCE);
+  });
+
+  it('applies any update when either side has no kafka_timestamp (a row written by hand), and updates by hand', async () => {
+    const id = 9002;
+    await inDb('admin', (db) =>
+      db.query(`insert into synthetic_data (id, "timestamp", stock_price, sales_trend) values ($1, '2024-05-01 00:01+00', 1, 1)`, [id]),
+    );
+    await upsert(id, 2, '2000-01-01 00:00+00');
+    expect((await row(id)).stock_price).toBe(2);
+    await upsert(id, 3, null);
+    expect((await row(id)).stock_price).toBe(3);
+    await upsert(id, 4, '2000-01-01 00:00+00');
+    expect((await row(id)).stock_price).toBe(4);
+    // An update that leaves kafka_timestamp alone keeps the row's own: it applies.
+    await inDb('admin', (db) => db.query('update synthetic_data set stock_price = 5 where id = $1', [id]));
+    expect((await row(id)).stock_price).toBe(5);
+    await refreshed();
+  });
+});
