@@ -119,17 +119,21 @@ describe('the registry down while the sink restarts with a backlog', () => {
     const healed = (Date.now() - down) / 1000;
     const landed = await prices(from, from + n - 1);
     expect(landed.every((r, i) => r.id === from + i && r.stock_price === 1000 + i)).toBe(true);
-    // The watchdog records what it healed a moment after the rows it sent back land.
+    // The watchdog records what it healed a moment after the rows it sent back land; at least
+    // what was counted at the pause (tasks may dead-letter what they held a moment after it).
     const healedLines = () => (readWatchdogState(config)?.heal?.healed ?? []).map((h) => h.what).join('\n');
+    const sentBack = () =>
+      [...healedLines().matchAll(/sent back (\d+) record\(s\) dead-lettered for a passing cause/g)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
     await until(
-      async () =>
-        /the schema registry answered again/.test(healedLines()) && (window === 0 || /sent back \d+ record\(s\)/.test(healedLines())),
+      async () => /the schema registry answered again/.test(healedLines()) && sentBack() >= window,
       30_000,
       'the watchdog to record what it healed',
     );
     expect(readWatchdogState(config)?.heal?.hold).toBeUndefined();
     expect(healedLines()).toMatch(/the schema registry answered again: synthetic-data-sink resumed/);
-    if (window > 0) expect(healedLines()).toMatch(new RegExp(`sent back ${window} record\\(s\\) dead-lettered for a passing cause`));
     const status = await cli('status.mjs', [], {}, 90_000);
     expect(status.stdout).toMatch(/healed .* ago: the schema registry answered again/);
     expect(status.stdout).not.toMatch(/paused since/);
