@@ -66,10 +66,15 @@ function stripOthers(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
     if (entry.isSymbolicLink() || (entry.isDirectory() && fs.existsSync(path.join(file, 'PG_VERSION')))) continue;
-    const { mode, uid } = fs.statSync(file);
-    // Files of another account (PostgreSQL's log when we run as root) keep their owner's choice.
-    if ((mode & 0o077) !== 0 && uid === process.getuid?.()) fs.chmodSync(file, mode & 0o700);
-    if (entry.isDirectory()) stripOthers(file);
+    try {
+      const { mode, uid } = fs.statSync(file);
+      // Files of another account (PostgreSQL's log when we run as root) keep their owner's choice.
+      if ((mode & 0o077) !== 0 && uid === process.getuid?.()) fs.chmodSync(file, mode & 0o700);
+      if (entry.isDirectory()) stripOthers(file);
+    } catch (err) {
+      // A running service renames its files as it goes (Kafka's checkpoint .tmp files): gone is fine.
+      if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'ENOENT') throw err;
+    }
   }
 }
 
