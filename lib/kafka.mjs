@@ -302,11 +302,38 @@ export async function consumerLag(admin, topic, groupId) {
  * @param {{ timeoutMs?: number }} [opts]
  */
 export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs = 120_000 } = {}) {
-  const open = ranges.filter((r) => r.to > r.from);
-  if (open.length === 0) return;
+  if (ranges.every((r) => r.to <= r.from)) return;
   const kafka = createKafka(brokers, { clientId: 'kafka-pg-pipeline-reader' });
   const groupId = `kafka-pg-pipeline-reader-${process.pid}-${Date.now()}`;
   const consumer = kafka.consumer({ groupId });
+  try {
+    await consumer.connect();
+    await readAsMember(consumer, topic, ranges, onMessage, { timeoutMs });
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    const admin = kafka.admin();
+    await admin
+      .connect()
+      .then(() => admin.deleteGroups([groupId]))
+      .catch(() => {})
+      .finally(() => admin.disconnect());
+  }
+}
+
+/**
+ * Hands each message of `ranges` to `onMessage`, read by a connected
+ * consumer as a member of its group (a caller that commits as the group
+ * passes its own; readRange a throwaway one). Nothing is committed here.
+ * `onMessage` returning false ends the reading; no batch for timeoutMs (Kafka
+ * away) fails it, however long the read.
+ * @param {kafkajs.Consumer} consumer @param {string} topic
+ * @param {{ partition: number, from: number, to: number }[]} ranges
+ * @param {(message: kafkajs.KafkaMessage, partition: number) => unknown} onMessage
+ * @param {{ timeoutMs?: number }} [opts]
+ */
+export async function readAsMember(consumer, topic, ranges, onMessage, { timeoutMs = 120_000 } = {}) {
+  const open = ranges.filter((r) => r.to > r.from);
+  if (open.length === 0) return;
   const until = new Map(open.map((r) => [r.partition, r.to]));
   /** @type {(err?: unknown) => void} */
   let finish = () => {};
@@ -325,25 +352,24 @@ export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs =
   };
   watchStall();
   try {
-    await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, heartbeat }) => {
         watchStall();
         const end = until.get(batch.partition);
         if (end === undefined) return;
         for (const message of batch.messages) {
-          const offset = Number(message.offset);
-          if (offset >= end) break;
+          if (Number(message.offset) >= end) break;
           if ((await onMessage(message, batch.partition)) === false) {
             until.clear();
             finish();
             return;
           }
-          if (offset + 1 >= end) break;
         }
-        if (Number(batch.messages.at(-1)?.offset ?? -1) + 1 >= end) {
+        // A caller's work per message (a replay's sends) may take the time between two of kafkajs's own heartbeats.
+        await heartbeat();
+        if (Number(batch.lastOffset()) + 1 >= end) {
           until.delete(batch.partition);
           if (until.size === 0) finish();
         }
@@ -353,13 +379,6 @@ export async function readRange(brokers, topic, ranges, onMessage, { timeoutMs =
     await finished;
   } finally {
     clearTimeout(timer);
-    await consumer.disconnect().catch(() => {});
-    const admin = kafka.admin();
-    await admin
-      .connect()
-      .then(() => admin.deleteGroups([groupId]))
-      .catch(() => {})
-      .finally(() => admin.disconnect());
   }
 }
 

@@ -19,9 +19,9 @@
 import path from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, IHeaders, KafkaMessage, Message } from 'kafkajs';
+import type { Admin, IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { UserError } from '#lib/errors.mjs';
-import { checkTrust, createKafka, groupRange, headerText, kafkaAccessProblem } from '#lib/kafka.mjs';
+import { checkTrust, createKafka, groupRange, headerText, kafkaAccessProblem, readAsMember } from '#lib/kafka.mjs';
 import type { KafkaClient } from '#lib/kafka.mjs';
 import { acquireLock, readLock } from '#lib/lock.mjs';
 import type { Holder } from '#lib/lock.mjs';
@@ -326,66 +326,6 @@ async function replayLocked(opts: ReplayOptions, log: (line: string) => void): P
     await consumer.disconnect().catch(() => {});
     await producer.disconnect().catch(() => {});
     await admin.disconnect().catch(() => {});
-  }
-}
-
-/**
- * Hands each record of `ranges` (per partition, `from` inclusive, `to`
- * exclusive) to `onMessage`, read as a member of the consumer's group, so
- * that the caller commits as the group. `onMessage` returning false ends the
- * reading. Fails when no batch comes for stallMs (Kafka away).
- */
-async function readAsMember(
-  consumer: Consumer,
-  topic: string,
-  ranges: { partition: number; from: number; to: number }[],
-  onMessage: (m: KafkaMessage, partition: number) => Promise<unknown>,
-  stallMs = 120_000,
-) {
-  const open = ranges.filter((r) => r.to > r.from);
-  if (open.length === 0) return;
-  const until = new Map(open.map((r) => [r.partition, r.to]));
-  let finish: (err?: unknown) => void = () => {};
-  const finished = new Promise<void>((resolve, reject) => {
-    finish = (err) => (err ? reject(err) : resolve());
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const watchStall = () => {
-    clearTimeout(timer);
-    timer = setTimeout(
-      () => finish(new UserError(`reading ${topic} got nothing for ${stallMs / 1000} s: is Kafka up? (\`npm run platform:status\`)`)),
-      stallMs,
-    );
-  };
-  watchStall();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch, heartbeat }) => {
-        watchStall();
-        const end = until.get(batch.partition);
-        if (end === undefined) return;
-        for (const message of batch.messages) {
-          if (Number(message.offset) >= end) break;
-          if ((await onMessage(message, batch.partition)) === false) {
-            until.clear();
-            finish();
-            return;
-          }
-        }
-        // A replay's sends take the time between two of kafkajs's own heartbeats.
-        await heartbeat();
-        if (Number(batch.lastOffset()) + 1 >= end) {
-          until.delete(batch.partition);
-          if (until.size === 0) finish();
-        }
-      },
-    });
-    for (const r of open) consumer.seek({ topic, partition: r.partition, offset: String(r.from) });
-    await finished;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
